@@ -1,0 +1,84 @@
+//! Errors of the vault's services. Each maps to exactly one API error code at the server's
+//! boundary. No variant carries a plaintext value; `Unavailable` and `Internal` carry a cause
+//! for the log only, and the server never sends it to a client.
+
+use tijori_types::{ErrorCode, ValidationError};
+
+/// What a vault operation can answer instead of a result.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// The value or a field failed validation.
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    /// A request field is out of range or inconsistent; the message names the field.
+    #[error("{0}")]
+    InvalidRequest(&'static str),
+    /// No credential, or one that names no active principal.
+    #[error("a valid credential is required: send 'Authorization: Bearer <api key>'")]
+    Unauthenticated,
+    /// Authenticated, but the principal's roles do not allow this.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// Unknown, deleted or expired token.
+    #[error("no such token: it is unknown, deleted or expired")]
+    NotFound,
+    /// The same `Idempotency-Key` was used with a different request.
+    #[error("this Idempotency-Key was used with a different request; use a new key for a new request")]
+    IdempotencyConflict,
+    /// A batch has more items than allowed.
+    #[error("the batch has more items than the limit; split it")]
+    TooManyItems,
+    /// Key material is not in memory.
+    #[error("the vault is sealed; unseal it before data operations")]
+    Sealed,
+    /// Storage or another dependency failed; the cause is for the log only.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an impossible state; the cause is for the log only.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CoreError {
+    /// The stable API code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            CoreError::Invalid(v) => v.code,
+            CoreError::InvalidRequest(_) => ErrorCode::InvalidValue,
+            CoreError::Unauthenticated => ErrorCode::Unauthenticated,
+            CoreError::Forbidden(_) => ErrorCode::Forbidden,
+            CoreError::NotFound => ErrorCode::NotFound,
+            CoreError::IdempotencyConflict => ErrorCode::IdempotencyConflict,
+            CoreError::TooManyItems => ErrorCode::PayloadTooLarge,
+            CoreError::Sealed => ErrorCode::Sealed,
+            CoreError::Unavailable(_) => ErrorCode::Unavailable,
+            CoreError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The message a client may see: never a value, never an internal cause.
+    pub fn public_message(&self) -> String {
+        match self {
+            CoreError::Unavailable(_) => {
+                "the vault's storage is unavailable; nothing was done. Retry later".to_owned()
+            }
+            CoreError::Internal(_) => {
+                "an internal error occurred; nothing was revealed. Report the request id".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<tijori_store::StoreError> for CoreError {
+    fn from(e: tijori_store::StoreError) -> CoreError {
+        CoreError::Unavailable(e.to_string())
+    }
+}
+
+impl From<tijori_crypto::CryptoError> for CoreError {
+    fn from(e: tijori_crypto::CryptoError) -> CoreError {
+        CoreError::Internal(e.to_string())
+    }
+}

@@ -1,0 +1,172 @@
+//! The key hierarchy in memory and the seal state.
+//!
+//! root of trust ([`KeyProvider`]) -> key-encryption keys (versioned, `keks` table) -> data keys
+//! (`data_keys` table: one vault-wide key, one per subject for erasure by crypto-shredding, the
+//! blind-index key, the idempotency-fingerprint key) -> values. Each wrapped key is bound by
+//! associated data to its purpose, scope and KEK version; each value to its token, type and data
+//! key id. Rotation adds a KEK version or a data key; old ones stay readable, so neither needs a
+//! data migration. Sealing drops every unwrapped key at once: they zeroize as the last reference
+//! goes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use tijori_crypto::{unwrap_key, wrap_key, BlindIndexKey, KeyProvider, SecretKey};
+use tijori_store::{DataKeyRecord, KekRecord, Store};
+
+use crate::CoreError;
+
+pub(crate) const PURPOSE_DATA: &str = "data";
+const PURPOSE_BLIND: &str = "blind_index";
+const PURPOSE_IDEMPOTENCY: &str = "idempotency";
+/// Subjects' own keys are cached up to this many; past it the cache starts afresh.
+const SUBJECT_CACHE: usize = 100_000;
+
+/// Unwrapped key material: exists only while unsealed.
+pub(crate) struct Keys {
+    keks: HashMap<i64, SecretKey>,
+    current_kek: i64,
+    shared: (i64, Arc<SecretKey>),
+    pub(crate) blind: BlindIndexKey,
+    pub(crate) idempotency: BlindIndexKey,
+    deks: RwLock<HashMap<i64, Arc<SecretKey>>>,
+    subjects: RwLock<HashMap<String, (i64, Arc<SecretKey>)>>,
+}
+
+/// The seal state: `None` while sealed.
+#[derive(Default)]
+pub(crate) struct Keyring {
+    keys: RwLock<Option<Arc<Keys>>>,
+}
+
+fn kek_ad(version: i64) -> Vec<u8> {
+    format!("tijori:kek:{version}").into_bytes()
+}
+
+fn dek_ad(purpose: &str, scope: &str, kek_version: i64) -> Vec<u8> {
+    format!("tijori:dek:{purpose}:{scope}:{kek_version}").into_bytes()
+}
+
+fn poisoned() -> CoreError {
+    CoreError::Internal("keyring lock poisoned".into())
+}
+
+impl Keyring {
+    pub(crate) fn keys(&self) -> Result<Arc<Keys>, CoreError> {
+        self.keys.read().map_err(|_| poisoned())?.clone().ok_or(CoreError::Sealed)
+    }
+
+    pub(crate) fn is_sealed(&self) -> bool {
+        self.keys.read().map(|k| k.is_none()).unwrap_or(true)
+    }
+
+    /// Drops all key material from memory.
+    pub(crate) fn seal(&self) -> Result<(), CoreError> {
+        *self.keys.write().map_err(|_| poisoned())? = None;
+        Ok(())
+    }
+
+    /// Unwraps the hierarchy under `provider`, creating the first KEK and data keys of a new vault.
+    pub(crate) async fn unseal(&self, store: &dyn Store, provider: &dyn KeyProvider, now: i64) -> Result<(), CoreError> {
+        let mut records = store.keks().await?;
+        if records.is_empty() {
+            let kek = SecretKey::generate()?;
+            let wrapped = provider.wrap(&kek_ad(1), &kek)?;
+            store
+                .insert_kek(KekRecord { version: 1, provider: provider.name().into(), wrapped, created_at: now })
+                .await?;
+            records = store.keks().await?;
+        }
+        let mut keks = HashMap::new();
+        for r in &records {
+            let key = provider
+                .unwrap(&kek_ad(r.version), &r.wrapped)
+                .map_err(|_| CoreError::Internal(format!("key-encryption key v{} does not unwrap under this root of trust", r.version)))?;
+            keks.insert(r.version, key);
+        }
+        let current_kek = records.iter().map(|r| r.version).max().ok_or(CoreError::Sealed)?;
+        let mut keys = Keys {
+            keks,
+            current_kek,
+            shared: (0, Arc::new(SecretKey::from_bytes([0; 32]))),
+            blind: BlindIndexKey::new(SecretKey::from_bytes([0; 32])),
+            idempotency: BlindIndexKey::new(SecretKey::from_bytes([0; 32])),
+            deks: RwLock::new(HashMap::new()),
+            subjects: RwLock::new(HashMap::new()),
+        };
+        keys.shared = keys.active(store, PURPOSE_DATA, "", now).await?;
+        keys.blind = BlindIndexKey::new(keys.active(store, PURPOSE_BLIND, "", now).await?.1.duplicate());
+        keys.idempotency = BlindIndexKey::new(keys.active(store, PURPOSE_IDEMPOTENCY, "", now).await?.1.duplicate());
+        *self.keys.write().map_err(|_| poisoned())? = Some(Arc::new(keys));
+        Ok(())
+    }
+}
+
+impl Keys {
+    /// The active key of (purpose, scope), created if there is none yet.
+    async fn active(&self, store: &dyn Store, purpose: &str, scope: &str, now: i64) -> Result<(i64, Arc<SecretKey>), CoreError> {
+        let rec = match store.active_data_key(purpose, scope).await? {
+            Some(rec) => rec,
+            None => {
+                let fresh = SecretKey::generate()?;
+                let kek = self.keks.get(&self.current_kek).ok_or(CoreError::Sealed)?;
+                let wrapped = wrap_key(kek, &dek_ad(purpose, scope, self.current_kek), &fresh)?;
+                // Another request (or node) may win the race; the store answers the winner.
+                store
+                    .insert_data_key(DataKeyRecord {
+                        id: 0,
+                        purpose: purpose.into(),
+                        scope: scope.into(),
+                        kek_version: self.current_kek,
+                        wrapped,
+                        created_at: now,
+                    })
+                    .await?
+            }
+        };
+        let key = Arc::new(self.unwrap(&rec)?);
+        self.deks.write().map_err(|_| poisoned())?.insert(rec.id, key.clone());
+        Ok((rec.id, key))
+    }
+
+    fn unwrap(&self, rec: &DataKeyRecord) -> Result<SecretKey, CoreError> {
+        let kek = self
+            .keks
+            .get(&rec.kek_version)
+            .ok_or_else(|| CoreError::Internal(format!("data key {} names unknown KEK v{}", rec.id, rec.kek_version)))?;
+        unwrap_key(kek, &dek_ad(&rec.purpose, &rec.scope, rec.kek_version), &rec.wrapped)
+            .map_err(|_| CoreError::Internal(format!("data key {} does not unwrap", rec.id)))
+    }
+
+    /// The key new values are written under: the subject's own, or the vault-wide one.
+    pub(crate) async fn write_key(&self, store: &dyn Store, subject: Option<&str>, now: i64) -> Result<(i64, Arc<SecretKey>), CoreError> {
+        let Some(subject) = subject else {
+            return Ok(self.shared.clone());
+        };
+        if let Some(hit) = self.subjects.read().map_err(|_| poisoned())?.get(subject) {
+            return Ok(hit.clone());
+        }
+        let scope = format!("subject:{subject}");
+        let found = self.active(store, PURPOSE_DATA, &scope, now).await?;
+        let mut cache = self.subjects.write().map_err(|_| poisoned())?;
+        if cache.len() >= SUBJECT_CACHE {
+            cache.clear();
+        }
+        cache.insert(subject.to_owned(), found.clone());
+        Ok(found)
+    }
+
+    /// The data key with this id, for decryption.
+    pub(crate) async fn data_key(&self, store: &dyn Store, id: i64) -> Result<Arc<SecretKey>, CoreError> {
+        if let Some(k) = self.deks.read().map_err(|_| poisoned())?.get(&id) {
+            return Ok(k.clone());
+        }
+        let rec = store
+            .data_key(id)
+            .await?
+            .ok_or_else(|| CoreError::Internal(format!("data key {id} is missing")))?;
+        let key = Arc::new(self.unwrap(&rec)?);
+        self.deks.write().map_err(|_| poisoned())?.insert(id, key.clone());
+        Ok(key)
+    }
+}

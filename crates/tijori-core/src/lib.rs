@@ -1,0 +1,23 @@
+//! The vault itself: tokenize, detokenize, search and delete; principals and their roles; the
+//! keyring and its seal state; card security codes held in memory. It knows nothing of HTTP.
+//! Every operation takes an [`policy::Authorized`] proof that only [`policy::authorize`] can
+//! make, so no code path reaches the store or a key without a policy decision.
+#![forbid(unsafe_code)]
+
+pub mod clock;
+mod cvc;
+mod error;
+mod idempotency;
+mod keyring;
+pub mod policy;
+mod principal;
+mod service;
+mod tokens;
+mod vault;
+
+pub use clock::{rfc3339, Clock, FixedClock, SystemClock};
+pub use error::CoreError;
+pub use idempotency::{IdempotencyGuard, Replay};
+pub use principal::{NewPrincipal, Principal};
+pub use service::Tokenized;
+pub use vault::{Detokenized, Vault, VaultConfig, ROOT_ID};

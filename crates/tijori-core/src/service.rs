@@ -1,0 +1,318 @@
+//! The data operations: tokenize (one or many), detokenize, describe, search, delete.
+//! Values are normalized, then encrypted under the subject's or the vault's data key with
+//! associated data naming the token, type and key; deterministic tokens are found by the keyed
+//! blind index. A plaintext never leaves this module except in a [`Detokenized`] answer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tijori_crypto::{open, seal, SecretKey};
+use tijori_store::{InsertOutcome, TokenRecord};
+use tijori_types::api::{SearchRequest, TokenFormat, TokenResponse, TokenizeRequest};
+use tijori_types::{mask::mask, normalize, DataType};
+use zeroize::Zeroizing;
+
+use crate::cvc::CvcInfo;
+use crate::keyring::Keys;
+use crate::policy::{Authorized, Delete, Detokenize, Reveal, Search, Tokenize};
+use crate::tokens::{new_token, value_ad};
+use crate::{rfc3339, CoreError, Detokenized, Vault};
+
+/// Longest card-security-code lifetime (API.md).
+const CVC_MAX_TTL: u64 = 3600;
+/// Most bytes of a token's metadata, as JSON.
+const MAX_METADATA: usize = 4096;
+/// Most characters of a subject.
+const MAX_SUBJECT: usize = 256;
+/// Draws of a fresh token before giving up on collisions (preserving tokens of short values).
+const TOKEN_ATTEMPTS: usize = 16;
+
+/// A validated request, ready to encrypt. No `Debug`: it holds the value.
+struct Prepared {
+    ty: DataType,
+    value: Zeroizing<String>,
+    raw: Zeroizing<String>,
+    format: TokenFormat,
+    blind_index: Option<Vec<u8>>,
+    subject: Option<String>,
+    metadata: Option<String>,
+    expires_at: Option<i64>,
+}
+
+/// One answer of tokenize: the token, and whether it was made now (`false`: an existing
+/// deterministic token).
+pub type Tokenized = Result<(TokenResponse, bool), CoreError>;
+
+fn parse_type(name: &str) -> Result<DataType, CoreError> {
+    DataType::parse(name).ok_or(CoreError::InvalidRequest(
+        "unknown type; use card_number, iban, cnic, pk_mobile, bank_account, card_security_code or text",
+    ))
+}
+
+fn response(rec: &TokenRecord) -> TokenResponse {
+    TokenResponse {
+        token: rec.token.clone(),
+        data_type: rec.data_type.clone(),
+        masked: rec.masked.clone(),
+        subject: rec.subject.clone(),
+        created_at: rfc3339(rec.created_at),
+        expires_at: rec.expires_at.map(rfc3339),
+        metadata: rec.metadata.as_deref().and_then(|m| serde_json::from_str(m).ok()),
+    }
+}
+
+fn cvc_response(token: &str, info: &CvcInfo) -> TokenResponse {
+    TokenResponse {
+        token: token.to_owned(),
+        data_type: DataType::CardSecurityCode.as_str().to_owned(),
+        masked: info.masked.clone(),
+        subject: info.subject.clone(),
+        created_at: rfc3339(info.created_at),
+        expires_at: Some(rfc3339(info.expires_at)),
+        metadata: info.metadata.as_deref().and_then(|m| serde_json::from_str(m).ok()),
+    }
+}
+
+impl Vault {
+    fn prepare(&self, keys: &Keys, req: TokenizeRequest, now: i64) -> Result<Prepared, CoreError> {
+        let ty = parse_type(&req.data_type)?;
+        let raw = Zeroizing::new(req.value);
+        let value = Zeroizing::new(normalize(ty, &raw)?);
+        if let Some(s) = &req.subject {
+            if s.is_empty() || s.chars().count() > MAX_SUBJECT || s.chars().any(char::is_control) {
+                return Err(CoreError::InvalidRequest("subject must be 1-256 characters without control characters"));
+            }
+        }
+        let metadata = match req.metadata {
+            Some(m) => {
+                let text = serde_json::to_string(&m).map_err(|e| CoreError::Internal(e.to_string()))?;
+                if text.len() > MAX_METADATA {
+                    return Err(CoreError::InvalidRequest("metadata must be at most 4096 bytes of JSON"));
+                }
+                Some(text)
+            }
+            None => None,
+        };
+        let ttl = match (ty.is_ephemeral(), req.ttl_seconds) {
+            (_, Some(0)) => return Err(CoreError::InvalidRequest("ttl_seconds must be at least 1")),
+            (true, Some(t)) if t > CVC_MAX_TTL => {
+                return Err(CoreError::InvalidRequest("ttl_seconds of a card_security_code is at most 3600"))
+            }
+            (true, t) => Some(t.unwrap_or(CVC_MAX_TTL)),
+            (false, Some(t)) if t > self.config.max_ttl => {
+                return Err(CoreError::InvalidRequest("ttl_seconds is too large (at most ten years)"))
+            }
+            (false, t) => t,
+        };
+        if ty.is_ephemeral() && req.deterministic {
+            return Err(CoreError::InvalidRequest(
+                "card_security_code tokens cannot be deterministic: the code would be guessable from its index",
+            ));
+        }
+        if req.format == TokenFormat::Preserving && !tijori_types::format::supports_preserving(ty) {
+            // Let the format module word the refusal (unsupported_format).
+            tijori_types::format::preserving_token(ty, &value, &raw, &mut || 0)?;
+        }
+        let blind_index = req.deterministic.then(|| keys.blind.index(ty.as_str(), value.as_bytes()).to_vec());
+        Ok(Prepared {
+            ty,
+            value,
+            raw,
+            format: req.format,
+            blind_index,
+            subject: req.subject,
+            metadata,
+            expires_at: ttl.map(|t| now + t as i64),
+        })
+    }
+
+    fn encrypt(&self, p: &Prepared, key: (i64, &SecretKey), now: i64) -> Result<TokenRecord, CoreError> {
+        let token = new_token(p.ty, p.format, &p.value, &p.raw)?;
+        let ciphertext = seal(key.1, &value_ad(&token, p.ty.as_str(), key.0), p.value.as_bytes())?;
+        Ok(TokenRecord {
+            token,
+            data_type: p.ty.as_str().to_owned(),
+            ciphertext,
+            data_key_id: key.0,
+            blind_index: p.blind_index.clone(),
+            masked: mask(p.ty, &p.value),
+            subject: p.subject.clone(),
+            metadata: p.metadata.clone(),
+            created_at: now,
+            expires_at: p.expires_at,
+        })
+    }
+
+    /// Tokenizes one value.
+    pub async fn tokenize(&self, auth: &Authorized<'_, Tokenize>, req: TokenizeRequest) -> Tokenized {
+        let mut out = self.tokenize_many(auth, vec![Ok(req)]).await?;
+        out.pop().ok_or_else(|| CoreError::Internal("tokenize lost its answer".into()))?
+    }
+
+    /// Tokenizes many values in one durable commit. Items that failed to parse come in as
+    /// errors and go out as the same errors, in place.
+    pub async fn tokenize_many(
+        &self,
+        _auth: &Authorized<'_, Tokenize>,
+        items: Vec<Result<TokenizeRequest, CoreError>>,
+    ) -> Result<Vec<Tokenized>, CoreError> {
+        if items.len() > self.config.max_batch {
+            return Err(CoreError::TooManyItems);
+        }
+        let keys = self.keyring.keys()?;
+        let now = self.clock.now();
+        let mut answers: Vec<Option<Tokenized>> = Vec::with_capacity(items.len());
+        let mut pending: Vec<(usize, Prepared, (i64, Arc<SecretKey>))> = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let prepared = match item.and_then(|req| self.prepare(&keys, req, now)) {
+                Ok(p) => p,
+                Err(e) => {
+                    answers.push(Some(Err(e)));
+                    continue;
+                }
+            };
+            if prepared.ty.is_ephemeral() {
+                answers.push(Some(self.keep_cvc(&prepared, now)));
+                continue;
+            }
+            if let Some(index) = &prepared.blind_index {
+                if let Some(rec) = self.store.token_by_index(prepared.ty.as_str(), index, now).await? {
+                    answers.push(Some(Ok((response(&rec), false))));
+                    continue;
+                }
+            }
+            let key = keys.write_key(self.store.as_ref(), prepared.subject.as_deref(), now).await?;
+            answers.push(None);
+            pending.push((i, prepared, key));
+        }
+        for _ in 0..TOKEN_ATTEMPTS {
+            if pending.is_empty() {
+                break;
+            }
+            let records = pending
+                .iter()
+                .map(|(_, p, k)| self.encrypt(p, (k.0, k.1.as_ref()), now))
+                .collect::<Result<Vec<_>, _>>()?;
+            let outcomes = self.store.insert_tokens(records.clone(), now).await?;
+            let mut retry = Vec::new();
+            for ((slot, rec), outcome) in pending.into_iter().zip(records).zip(outcomes) {
+                match outcome {
+                    InsertOutcome::Inserted => answers[slot.0] = Some(Ok((response(&rec), true))),
+                    InsertOutcome::Existing(existing) => answers[slot.0] = Some(Ok((response(&existing), false))),
+                    InsertOutcome::TokenTaken => retry.push(slot),
+                }
+            }
+            pending = retry;
+        }
+        for (i, _, _) in pending {
+            answers[i] = Some(Err(CoreError::Unavailable("no free token after repeated draws".into())));
+        }
+        answers
+            .into_iter()
+            .map(|a| a.ok_or_else(|| CoreError::Internal("a batch item got no answer".into())))
+            .collect()
+    }
+
+    fn keep_cvc(&self, p: &Prepared, now: i64) -> Tokenized {
+        let info = CvcInfo {
+            masked: mask(p.ty, &p.value),
+            subject: p.subject.clone(),
+            metadata: p.metadata.clone(),
+            created_at: now,
+            expires_at: p.expires_at.unwrap_or(now + CVC_MAX_TTL as i64),
+        };
+        for _ in 0..TOKEN_ATTEMPTS {
+            let token = new_token(p.ty, TokenFormat::Random, &p.value, &p.raw)?;
+            if self.cvc.put(&token, &p.value, info.clone())? {
+                return Ok((cvc_response(&token, &info), true));
+            }
+        }
+        Err(CoreError::Internal("no free token after repeated draws".into()))
+    }
+
+    /// Reveals values, in full or masked by the caller's reveal level. Each token answers for
+    /// itself; a card security code is gone once revealed.
+    pub async fn detokenize(&self, auth: &Authorized<'_, Detokenize>, tokens: &[String]) -> Result<Vec<Result<Detokenized, CoreError>>, CoreError> {
+        if tokens.len() > self.config.max_batch {
+            return Err(CoreError::TooManyItems);
+        }
+        let keys = self.keyring.keys()?;
+        let now = self.clock.now();
+        let stored: HashMap<String, TokenRecord> =
+            self.store.tokens(tokens, now).await?.into_iter().map(|r| (r.token.clone(), r)).collect();
+        let mut out = Vec::with_capacity(tokens.len());
+        for token in tokens {
+            if let Some((value, info)) = self.cvc.take(token, now)? {
+                let value = match auth.reveal() {
+                    Reveal::Full => Zeroizing::new(String::from_utf8_lossy(&value).into_owned()),
+                    _ => Zeroizing::new(info.masked),
+                };
+                out.push(Ok(Detokenized { token: token.clone(), data_type: DataType::CardSecurityCode, value }));
+                continue;
+            }
+            let Some(rec) = stored.get(token) else {
+                out.push(Err(CoreError::NotFound));
+                continue;
+            };
+            out.push(self.reveal_one(&keys, rec, auth.reveal()).await);
+        }
+        Ok(out)
+    }
+
+    async fn reveal_one(&self, keys: &Keys, rec: &TokenRecord, reveal: Reveal) -> Result<Detokenized, CoreError> {
+        let data_type = DataType::parse(&rec.data_type)
+            .ok_or_else(|| CoreError::Internal("a stored token has an unknown type".into()))?;
+        let value = match reveal {
+            Reveal::Full => {
+                let key = keys.data_key(self.store.as_ref(), rec.data_key_id).await?;
+                let plain = open(&key, &value_ad(&rec.token, &rec.data_type, rec.data_key_id), &rec.ciphertext)
+                    .map_err(|_| {
+                        tracing::error!(token = %rec.token, "stored ciphertext failed authentication");
+                        CoreError::Internal("a stored value failed its integrity check".into())
+                    })?;
+                Zeroizing::new(
+                    String::from_utf8(plain.to_vec())
+                        .map_err(|_| CoreError::Internal("a stored value is not UTF-8".into()))?,
+                )
+            }
+            Reveal::Masked => Zeroizing::new(rec.masked.clone()),
+            Reveal::None => return Err(CoreError::Forbidden("your roles do not allow revealing values")),
+        };
+        Ok(Detokenized { token: rec.token.clone(), data_type, value })
+    }
+
+    /// A token's metadata and masked form, never its value.
+    pub async fn describe(&self, _auth: &Authorized<'_, Search>, token: &str) -> Result<TokenResponse, CoreError> {
+        self.keyring.keys()?;
+        let now = self.clock.now();
+        if let Some(info) = self.cvc.info(token, now)? {
+            return Ok(cvc_response(token, &info));
+        }
+        let rec = self.store.token(token, now).await?.ok_or(CoreError::NotFound)?;
+        Ok(response(&rec))
+    }
+
+    /// The deterministic token of a value, found by its blind index.
+    pub async fn search(&self, _auth: &Authorized<'_, Search>, req: SearchRequest) -> Result<String, CoreError> {
+        let keys = self.keyring.keys()?;
+        let ty = parse_type(&req.data_type)?;
+        let value = Zeroizing::new(normalize(ty, &req.value)?);
+        if ty.is_ephemeral() {
+            return Err(CoreError::NotFound);
+        }
+        let index = keys.blind.index(ty.as_str(), value.as_bytes());
+        let rec = self.store.token_by_index(ty.as_str(), &index, self.clock.now()).await?;
+        rec.map(|r| r.token).ok_or(CoreError::NotFound)
+    }
+
+    /// Deletes a token; afterwards it is unknown everywhere.
+    pub async fn delete(&self, _auth: &Authorized<'_, Delete>, token: &str) -> Result<(), CoreError> {
+        self.keyring.keys()?;
+        let now = self.clock.now();
+        if self.cvc.remove(token, now)? || self.store.delete_token(token, now).await? {
+            Ok(())
+        } else {
+            Err(CoreError::NotFound)
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Tijori's cryptography, as thin glue over RustCrypto: secret key newtypes that zeroize and
+//! never print, AEAD sealing bound to associated data, key wrapping, the keyed blind index,
+//! token randomness, and the [`KeyProvider`] joint where each root of trust plugs in.
+//! No cipher, MAC or RNG is written here; nothing in this crate logs.
+#![forbid(unsafe_code)]
+
+mod aead;
+mod blind;
+mod error;
+mod provider;
+mod random;
+mod secret;
+
+pub use aead::{open, seal, unwrap_key, wrap_key};
+pub use blind::{hmac_sha256, sha256, BlindIndexKey};
+pub use error::CryptoError;
+pub use provider::{DevKeyFile, KeyProvider};
+pub use random::{random_bytes, random_digit, random_hex};
+pub use secret::SecretKey;

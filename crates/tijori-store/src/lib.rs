@@ -1,0 +1,77 @@
+//! Durable storage for the vault, behind traits split by capability so that the embedded SQLite
+//! store (the default) and the PostgreSQL store (several nodes) are interchangeable. A store only
+//! ever sees ciphertexts, wrapped keys, keyed hashes and masked forms: it must never be handed,
+//! and so can never log, a plaintext value or an unwrapped key.
+#![forbid(unsafe_code)]
+
+mod error;
+mod model;
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+pub use error::StoreError;
+pub use model::{DataKeyRecord, IdempotencyRecord, InsertOutcome, KekRecord, PrincipalRecord, TokenRecord};
+
+/// Tokens: the encrypted values and what is shown of them.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Inserts records in one durable commit; each item answers for itself. A record with a
+    /// blind index whose (type, index) already names a live token answers `Existing`; one whose
+    /// token string is taken answers `TokenTaken` (the caller draws another token).
+    async fn insert_tokens(&self, records: Vec<TokenRecord>, now: i64) -> Result<Vec<InsertOutcome>, StoreError>;
+    /// A live (unexpired at `now`) token.
+    async fn token(&self, token: &str, now: i64) -> Result<Option<TokenRecord>, StoreError>;
+    /// Live tokens among `tokens`, in no particular order.
+    async fn tokens(&self, tokens: &[String], now: i64) -> Result<Vec<TokenRecord>, StoreError>;
+    /// The live token with this blind index.
+    async fn token_by_index(&self, data_type: &str, index: &[u8], now: i64) -> Result<Option<TokenRecord>, StoreError>;
+    /// Deletes a token for good; `false` if there was no such live token.
+    async fn delete_token(&self, token: &str, now: i64) -> Result<bool, StoreError>;
+    /// Deletes tokens expired at `now`; how many.
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
+}
+
+/// Key-encryption keys and wrapped data keys.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn keks(&self) -> Result<Vec<KekRecord>, StoreError>;
+    /// Stores a new key-encryption key version; `false` if the version exists (another node won).
+    async fn insert_kek(&self, kek: KekRecord) -> Result<bool, StoreError>;
+    /// Stores a data key as the active one of its (purpose, scope) unless one is active already,
+    /// and answers the active record either way, so concurrent creators agree on one key.
+    async fn insert_data_key(&self, key: DataKeyRecord) -> Result<DataKeyRecord, StoreError>;
+    async fn data_key(&self, id: i64) -> Result<Option<DataKeyRecord>, StoreError>;
+    async fn active_data_key(&self, purpose: &str, scope: &str) -> Result<Option<DataKeyRecord>, StoreError>;
+}
+
+/// Service principals (API keys are stored as hashes only).
+#[async_trait]
+pub trait PrincipalStore: Send + Sync {
+    async fn principals(&self) -> Result<Vec<PrincipalRecord>, StoreError>;
+    async fn insert_principal(&self, p: PrincipalRecord) -> Result<(), StoreError>;
+    /// Replaces a principal's key hash; `false` if there is no such principal.
+    async fn set_principal_key(&self, id: &str, key_hash: Vec<u8>) -> Result<bool, StoreError>;
+    /// `false` if there is no such principal.
+    async fn set_principal_disabled(&self, id: &str, disabled: bool) -> Result<bool, StoreError>;
+}
+
+/// Saved answers for `Idempotency-Key` retries.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    async fn idempotency(&self, principal_id: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// Saves an answer, replacing an expired one of the same key; `true` if a row was written.
+    async fn put_idempotency(&self, rec: IdempotencyRecord) -> Result<bool, StoreError>;
+    async fn purge_idempotency(&self, before: i64) -> Result<u64, StoreError>;
+}
+
+/// Small settings of the vault itself (its id, schema facts).
+#[async_trait]
+pub trait MetaStore: Send + Sync {
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
+}
+
+/// Everything a vault needs from its storage.
+pub trait Store: TokenStore + KeyStore + PrincipalStore + IdempotencyStore + MetaStore {}
+impl<T: TokenStore + KeyStore + PrincipalStore + IdempotencyStore + MetaStore> Store for T {}

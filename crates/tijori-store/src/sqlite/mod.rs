@@ -1,0 +1,399 @@
+//! The embedded default store: one SQLite database in WAL mode in the data dir. Writes go through
+//! the group-commit [`writer`]; reads use a small pool of read-only connections and run inline,
+//! since a point lookup by primary key takes microseconds and WAL readers never wait on the writer.
+
+mod schema;
+mod writer;
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, Transaction};
+
+use crate::{
+    DataKeyRecord, IdempotencyRecord, IdempotencyStore, InsertOutcome, KekRecord, KeyStore,
+    MetaStore, PrincipalRecord, PrincipalStore, StoreError, TokenRecord, TokenStore,
+};
+use writer::Writer;
+
+/// File name of the database inside the data dir.
+pub const DB_FILE: &str = "tijori.sqlite3";
+
+/// The embedded store.
+pub struct SqliteStore {
+    writer: Writer,
+    readers: Mutex<Vec<Connection>>,
+    path: std::path::PathBuf,
+}
+
+const TOKEN_COLUMNS: &str =
+    "token, type, ciphertext, data_key_id, blind_index, masked, subject, metadata, created_at, expires_at";
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `data_dir` and brings its schema up to date.
+    pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        let path = data_dir.join(DB_FILE);
+        let mut conn = Connection::open(&path)?;
+        // WAL lets readers run beside the writer; FULL makes each commit durable before it is
+        // acknowledged (NORMAL could lose the last commits on power loss).
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        schema::migrate(&mut conn)?;
+        let writer = Writer::spawn(conn)?;
+        Ok(SqliteStore { writer, readers: Mutex::new(Vec::new()), path })
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>) -> Result<T, StoreError> {
+        let conn = match self.readers.lock().map_err(|_| poisoned())?.pop() {
+            Some(c) => c,
+            None => self.open_reader()?,
+        };
+        let out = f(&conn);
+        // A connection whose query failed may be in a bad state; let it go rather than reuse it.
+        if out.is_ok() {
+            if let Ok(mut pool) = self.readers.lock() {
+                if pool.len() < 16 {
+                    pool.push(conn);
+                }
+            }
+        }
+        Ok(out?)
+    }
+
+    fn open_reader(&self) -> Result<Connection, StoreError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(conn)
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Unavailable("reader pool lock poisoned".into())
+}
+
+fn token_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
+    Ok(TokenRecord {
+        token: r.get(0)?,
+        data_type: r.get(1)?,
+        ciphertext: r.get(2)?,
+        data_key_id: r.get(3)?,
+        blind_index: r.get(4)?,
+        masked: r.get(5)?,
+        subject: r.get(6)?,
+        metadata: r.get(7)?,
+        created_at: r.get(8)?,
+        expires_at: r.get(9)?,
+    })
+}
+
+fn data_key_from_row(r: &Row<'_>) -> rusqlite::Result<DataKeyRecord> {
+    Ok(DataKeyRecord {
+        id: r.get(0)?,
+        purpose: r.get(1)?,
+        scope: r.get(2)?,
+        kek_version: r.get(3)?,
+        wrapped: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+const DATA_KEY_COLUMNS: &str = "id, purpose, scope, kek_version, wrapped, created_at";
+
+fn live(expires_at: Option<i64>, now: i64) -> bool {
+    expires_at.is_none_or(|e| e > now)
+}
+
+/// Inserts one token inside the writer's transaction, resolving deterministic races: the first
+/// writer of a blind index wins, and every later one gets the winner's token.
+fn insert_one(tx: &Transaction<'_>, rec: &TokenRecord, now: i64) -> Result<InsertOutcome, StoreError> {
+    if let Some(index) = &rec.blind_index {
+        let existing = tx
+            .query_row(
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE type = ?1 AND blind_index = ?2"),
+                params![rec.data_type, index],
+                token_from_row,
+            )
+            .optional()?;
+        if let Some(existing) = existing {
+            if live(existing.expires_at, now) {
+                return Ok(InsertOutcome::Existing(existing));
+            }
+            tx.execute("DELETE FROM tokens WHERE token = ?1", params![existing.token])?;
+        }
+    }
+    let taken: Option<Option<i64>> = tx
+        .query_row("SELECT expires_at FROM tokens WHERE token = ?1", params![rec.token], |r| r.get(0))
+        .optional()?;
+    match taken {
+        Some(exp) if live(exp, now) => return Ok(InsertOutcome::TokenTaken),
+        Some(_) => {
+            tx.execute("DELETE FROM tokens WHERE token = ?1", params![rec.token])?;
+        }
+        None => {}
+    }
+    tx.execute(
+        &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        params![
+            rec.token,
+            rec.data_type,
+            rec.ciphertext,
+            rec.data_key_id,
+            rec.blind_index,
+            rec.masked,
+            rec.subject,
+            rec.metadata,
+            rec.created_at,
+            rec.expires_at
+        ],
+    )?;
+    Ok(InsertOutcome::Inserted)
+}
+
+#[async_trait]
+impl TokenStore for SqliteStore {
+    async fn insert_tokens(&self, records: Vec<TokenRecord>, now: i64) -> Result<Vec<InsertOutcome>, StoreError> {
+        self.writer
+            .write(move |tx| records.iter().map(|r| insert_one(tx, r, now)).collect())
+            .await
+    }
+
+    async fn token(&self, token: &str, now: i64) -> Result<Option<TokenRecord>, StoreError> {
+        let rec = self.read(|c| {
+            c.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE token = ?1"))?
+                .query_row(params![token], token_from_row)
+                .optional()
+        })?;
+        Ok(rec.filter(|r| live(r.expires_at, now)))
+    }
+
+    async fn tokens(&self, tokens: &[String], now: i64) -> Result<Vec<TokenRecord>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE token = ?1"))?;
+            let mut out = Vec::with_capacity(tokens.len());
+            for t in tokens {
+                if let Some(r) = stmt.query_row(params![t], token_from_row).optional()? {
+                    if live(r.expires_at, now) {
+                        out.push(r);
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    async fn token_by_index(&self, data_type: &str, index: &[u8], now: i64) -> Result<Option<TokenRecord>, StoreError> {
+        let rec = self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE type = ?1 AND blind_index = ?2"
+            ))?
+            .query_row(params![data_type, index], token_from_row)
+            .optional()
+        })?;
+        Ok(rec.filter(|r| live(r.expires_at, now)))
+    }
+
+    async fn delete_token(&self, token: &str, now: i64) -> Result<bool, StoreError> {
+        let token = token.to_owned();
+        self.writer
+            .write(move |tx| {
+                let exp: Option<Option<i64>> = tx
+                    .query_row("SELECT expires_at FROM tokens WHERE token = ?1", params![token], |r| r.get(0))
+                    .optional()?;
+                let n = tx.execute("DELETE FROM tokens WHERE token = ?1", params![token])?;
+                Ok(n > 0 && exp.is_some_and(|e| live(e, now)))
+            })
+            .await
+    }
+
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        self.writer
+            .write(move |tx| {
+                let n = tx.execute(
+                    "DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                    params![now],
+                )?;
+                Ok(n as u64)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn keks(&self) -> Result<Vec<KekRecord>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT version, provider, wrapped, created_at FROM keks ORDER BY version")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(KekRecord { version: r.get(0)?, provider: r.get(1)?, wrapped: r.get(2)?, created_at: r.get(3)? })
+            })?;
+            rows.collect()
+        })
+    }
+
+    async fn insert_kek(&self, kek: KekRecord) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |tx| {
+                let n = tx.execute(
+                    "INSERT INTO keks (version, provider, wrapped, created_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(version) DO NOTHING",
+                    params![kek.version, kek.provider, kek.wrapped, kek.created_at],
+                )?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn insert_data_key(&self, key: DataKeyRecord) -> Result<DataKeyRecord, StoreError> {
+        self.writer
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO data_keys (purpose, scope, kek_version, wrapped, created_at, active)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 1) ON CONFLICT DO NOTHING",
+                    params![key.purpose, key.scope, key.kek_version, key.wrapped, key.created_at],
+                )?;
+                Ok(tx.query_row(
+                    &format!("SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE purpose = ?1 AND scope = ?2 AND active = 1"),
+                    params![key.purpose, key.scope],
+                    data_key_from_row,
+                )?)
+            })
+            .await
+    }
+
+    async fn data_key(&self, id: i64) -> Result<Option<DataKeyRecord>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(&format!("SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE id = ?1"))?
+                .query_row(params![id], data_key_from_row)
+                .optional()
+        })
+    }
+
+    async fn active_data_key(&self, purpose: &str, scope: &str) -> Result<Option<DataKeyRecord>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE purpose = ?1 AND scope = ?2 AND active = 1"
+            ))?
+            .query_row(params![purpose, scope], data_key_from_row)
+            .optional()
+        })
+    }
+}
+
+#[async_trait]
+impl PrincipalStore for SqliteStore {
+    async fn principals(&self) -> Result<Vec<PrincipalRecord>, StoreError> {
+        let rows: Vec<(String, String, String, Vec<u8>, i64, bool)> = self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, name, roles, key_hash, created_at, disabled FROM principals ORDER BY created_at, id",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
+            rows.collect()
+        })?;
+        rows.into_iter()
+            .map(|(id, name, roles, key_hash, created_at, disabled)| {
+                let roles = roles.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+                Ok(PrincipalRecord { id, name, roles, key_hash, created_at, disabled })
+            })
+            .collect()
+    }
+
+    async fn insert_principal(&self, p: PrincipalRecord) -> Result<(), StoreError> {
+        self.writer
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO principals (id, name, roles, key_hash, created_at, disabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![p.id, p.name, p.roles.join(","), p.key_hash, p.created_at, p.disabled],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn set_principal_key(&self, id: &str, key_hash: Vec<u8>) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.writer
+            .write(move |tx| Ok(tx.execute("UPDATE principals SET key_hash = ?2 WHERE id = ?1", params![id, key_hash])? > 0))
+            .await
+    }
+
+    async fn set_principal_disabled(&self, id: &str, disabled: bool) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.writer
+            .write(move |tx| Ok(tx.execute("UPDATE principals SET disabled = ?2 WHERE id = ?1", params![id, disabled])? > 0))
+            .await
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for SqliteStore {
+    async fn idempotency(&self, principal_id: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT principal_id, key, fingerprint, status, body, created_at FROM idempotency
+                 WHERE principal_id = ?1 AND key = ?2",
+            )?
+            .query_row(params![principal_id, key], |r| {
+                Ok(IdempotencyRecord {
+                    principal_id: r.get(0)?,
+                    key: r.get(1)?,
+                    fingerprint: r.get(2)?,
+                    status: r.get(3)?,
+                    body: r.get(4)?,
+                    created_at: r.get(5)?,
+                })
+            })
+            .optional()
+        })
+    }
+
+    async fn put_idempotency(&self, rec: IdempotencyRecord) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |tx| {
+                let n = tx.execute(
+                    "INSERT INTO idempotency (principal_id, key, fingerprint, status, body, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(principal_id, key) DO UPDATE SET fingerprint = excluded.fingerprint,
+                       status = excluded.status, body = excluded.body, created_at = excluded.created_at",
+                    params![rec.principal_id, rec.key, rec.fingerprint, rec.status, rec.body, rec.created_at],
+                )?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn purge_idempotency(&self, before: i64) -> Result<u64, StoreError> {
+        self.writer
+            .write(move |tx| Ok(tx.execute("DELETE FROM idempotency WHERE created_at < ?1", params![before])? as u64))
+            .await
+    }
+}
+
+#[async_trait]
+impl MetaStore for SqliteStore {
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+                .query_row(params![key], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.writer
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    params![key, value],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+}

@@ -1,0 +1,81 @@
+//! The SQLite schema, as numbered migrations tracked in `PRAGMA user_version`. A migration is
+//! never edited once released; a change is a new entry.
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the core vault.
+    "
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE keks (
+        version    INTEGER PRIMARY KEY,
+        provider   TEXT    NOT NULL,
+        wrapped    BLOB    NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE data_keys (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        purpose     TEXT    NOT NULL,
+        scope       TEXT    NOT NULL,
+        kek_version INTEGER NOT NULL REFERENCES keks(version),
+        wrapped     BLOB    NOT NULL,
+        created_at  INTEGER NOT NULL,
+        active      INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE UNIQUE INDEX data_keys_active ON data_keys(purpose, scope) WHERE active = 1;
+    CREATE TABLE tokens (
+        token       TEXT    PRIMARY KEY,
+        type        TEXT    NOT NULL,
+        ciphertext  BLOB    NOT NULL,
+        data_key_id INTEGER NOT NULL REFERENCES data_keys(id),
+        blind_index BLOB,
+        masked      TEXT    NOT NULL,
+        subject     TEXT,
+        metadata    TEXT,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX tokens_blind_index ON tokens(type, blind_index) WHERE blind_index IS NOT NULL;
+    CREATE INDEX tokens_subject ON tokens(subject) WHERE subject IS NOT NULL;
+    CREATE INDEX tokens_expires ON tokens(expires_at) WHERE expires_at IS NOT NULL;
+    CREATE TABLE principals (
+        id         TEXT    PRIMARY KEY,
+        name       TEXT    NOT NULL,
+        roles      TEXT    NOT NULL,
+        key_hash   BLOB    NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        disabled   INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE idempotency (
+        principal_id TEXT    NOT NULL,
+        key          TEXT    NOT NULL,
+        fingerprint  BLOB    NOT NULL,
+        status       INTEGER NOT NULL,
+        body         BLOB    NOT NULL,
+        created_at   INTEGER NOT NULL,
+        PRIMARY KEY (principal_id, key)
+    );
+    CREATE INDEX idempotency_created ON idempotency(created_at);
+    ",
+];
+
+/// Brings the database to the newest schema, one transaction per migration.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let newest = MIGRATIONS.len() as i64;
+    if current > newest {
+        return Err(StoreError::Corrupt(format!(
+            "the data dir has schema version {current}, newer than this tijori ({newest}); \
+             run a newer tijori"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

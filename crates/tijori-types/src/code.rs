@@ -1,0 +1,62 @@
+//! Stable machine-readable error codes of the HTTP API (API.md). Renaming one is a breaking change.
+
+/// Every error code the API can answer with. The HTTP status lives with the server's error
+/// boundary; this enum only fixes the spelling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    MalformedJson,
+    UnknownField,
+    InvalidRequest,
+    Unauthenticated,
+    Forbidden,
+    TrainingExpired,
+    NotFound,
+    MethodNotAllowed,
+    IdempotencyConflict,
+    PayloadTooLarge,
+    InvalidCardNumber,
+    InvalidIban,
+    InvalidCnic,
+    InvalidPkMobile,
+    InvalidValue,
+    UnsupportedFormat,
+    RateLimited,
+    Sealed,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The wire spelling, as in API.md.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::MalformedJson => "malformed_json",
+            ErrorCode::UnknownField => "unknown_field",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::TrainingExpired => "training_expired",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::IdempotencyConflict => "idempotency_conflict",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::InvalidCardNumber => "invalid_card_number",
+            ErrorCode::InvalidIban => "invalid_iban",
+            ErrorCode::InvalidCnic => "invalid_cnic",
+            ErrorCode::InvalidPkMobile => "invalid_pk_mobile",
+            ErrorCode::InvalidValue => "invalid_value",
+            ErrorCode::UnsupportedFormat => "unsupported_format",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Sealed => "sealed",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
