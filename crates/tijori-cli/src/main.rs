@@ -1,1 +1,88 @@
-fn main() {}
+//! The `tijori` command: runs the vault and operates it. Parsing and help text live here;
+//! everything else is the library crates'. `anyhow` is used only in this crate.
+#![forbid(unsafe_code)]
+
+mod server;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tijori: a self-hosted data-privacy vault for payment data.
+///
+/// Tijori takes card numbers, IBANs, CNICs, mobile-wallet numbers and other sensitive values,
+/// returns tokens, and keeps the originals encrypted, so that your other systems hold tokens
+/// only. Start a trial vault with `tijori server --dev`, then see README.md for a curl session.
+#[derive(Parser, Debug)]
+#[command(name = "tijori", version, about, long_about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the vault's HTTP API.
+    ///
+    /// With --dev: a complete single-node vault on the embedded SQLite store in --data-dir,
+    /// initialized and unsealed with a local key file. Insecure by design (the key lies beside
+    /// the data), plain HTTP, loopback only: for trials, development and tests.
+    ///
+    /// Example: tijori server --dev --data-dir ./tijori-data --dev-root-token my-root-token
+    Server(ServerArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct ServerArgs {
+    /// Run a dev vault: embedded store, local key file, auto-unsealed, plain HTTP on loopback.
+    #[arg(long)]
+    dev: bool,
+
+    /// Where the vault keeps its database and (in dev mode) its key file. Created if missing.
+    #[arg(
+        long,
+        env = "TIJORI_DATA_DIR",
+        default_value = "./tijori-data",
+        value_name = "DIR"
+    )]
+    data_dir: PathBuf,
+
+    /// Address to listen on. Dev mode accepts loopback addresses only; port 0 picks a free port.
+    #[arg(
+        long,
+        env = "TIJORI_LISTEN",
+        default_value = "127.0.0.1:7400",
+        value_name = "ADDR"
+    )]
+    listen: SocketAddr,
+
+    /// Use this root (admin) token instead of generating one; for scripts and tests.
+    /// It replaces any root token the data dir had.
+    #[arg(
+        long,
+        env = "TIJORI_DEV_ROOT_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    dev_root_token: Option<String>,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "TIJORI_BODY_LIMIT", default_value_t = 1024 * 1024, value_name = "BYTES")]
+    body_limit: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Server(args) => server::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -41,7 +41,10 @@ fn poisoned() -> CoreError {
 
 impl CvcStore {
     pub(crate) fn new() -> Result<CvcStore, CoreError> {
-        Ok(CvcStore { key: SecretKey::generate()?, entries: Mutex::new(HashMap::new()) })
+        Ok(CvcStore {
+            key: SecretKey::generate()?,
+            entries: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Keeps a code; `false` if the token is taken.
@@ -58,14 +61,23 @@ impl CvcStore {
     /// Metadata of a live code, without consuming it.
     pub(crate) fn info(&self, token: &str, now: i64) -> Result<Option<CvcInfo>, CoreError> {
         let map = self.entries.lock().map_err(|_| poisoned())?;
-        Ok(map.get(token).filter(|e| e.info.expires_at > now).map(|e| e.info.clone()))
+        Ok(map
+            .get(token)
+            .filter(|e| e.info.expires_at > now)
+            .map(|e| e.info.clone()))
     }
 
     /// Removes a code and gives back its value: the first detokenize is the last.
-    pub(crate) fn take(&self, token: &str, now: i64) -> Result<Option<(Zeroizing<Vec<u8>>, CvcInfo)>, CoreError> {
+    pub(crate) fn take(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<Option<(Zeroizing<Vec<u8>>, CvcInfo)>, CoreError> {
         let entry = self.entries.lock().map_err(|_| poisoned())?.remove(token);
         match entry {
-            Some(e) if e.info.expires_at > now => Ok(Some((open(&self.key, &ad(token), &e.sealed)?, e.info))),
+            Some(e) if e.info.expires_at > now => {
+                Ok(Some((open(&self.key, &ad(token), &e.sealed)?, e.info)))
+            }
             _ => Ok(None),
         }
     }
@@ -94,7 +106,13 @@ mod tests {
     use super::*;
 
     fn info(exp: i64) -> CvcInfo {
-        CvcInfo { masked: "***".into(), subject: None, metadata: None, created_at: 0, expires_at: exp }
+        CvcInfo {
+            masked: "***".into(),
+            subject: None,
+            metadata: None,
+            created_at: 0,
+            expires_at: exp,
+        }
     }
 
     #[test]

@@ -24,7 +24,9 @@ pub enum CoreError {
     #[error("no such token: it is unknown, deleted or expired")]
     NotFound,
     /// The same `Idempotency-Key` was used with a different request.
-    #[error("this Idempotency-Key was used with a different request; use a new key for a new request")]
+    #[error(
+        "this Idempotency-Key was used with a different request; use a new key for a new request"
+    )]
     IdempotencyConflict,
     /// A batch has more items than allowed.
     #[error("the batch has more items than the limit; split it")]

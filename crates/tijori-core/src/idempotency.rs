@@ -37,7 +37,10 @@ pub(crate) struct Locks(Mutex<HashMap<Slot, Arc<tokio::sync::Mutex<()>>>>);
 impl Locks {
     pub(crate) async fn acquire(&self, slot: &Slot) -> Result<OwnedMutexGuard<()>, CoreError> {
         let m = {
-            let mut map = self.0.lock().map_err(|_| CoreError::Internal("idempotency locks poisoned".into()))?;
+            let mut map = self
+                .0
+                .lock()
+                .map_err(|_| CoreError::Internal("idempotency locks poisoned".into()))?;
             map.entry(slot.clone()).or_default().clone()
         };
         Ok(m.lock_owned().await)
@@ -49,7 +52,10 @@ impl Drop for IdempotencyGuard {
         // Release the lock first, then forget the entry if no one else waits on it.
         self._lock = None;
         if let Ok(mut map) = self.locks.0.lock() {
-            if map.get(&self.slot).is_some_and(|m| Arc::strong_count(m) == 1) {
+            if map
+                .get(&self.slot)
+                .is_some_and(|m| Arc::strong_count(m) == 1)
+            {
                 map.remove(&self.slot);
             }
         }
@@ -61,7 +67,9 @@ pub(crate) fn check_key(key: &str) -> Result<(), CoreError> {
     if !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic()) {
         Ok(())
     } else {
-        Err(CoreError::InvalidRequest("Idempotency-Key must be 1-255 visible ASCII characters"))
+        Err(CoreError::InvalidRequest(
+            "Idempotency-Key must be 1-255 visible ASCII characters",
+        ))
     }
 }
 

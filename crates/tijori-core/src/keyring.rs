@@ -53,7 +53,11 @@ fn poisoned() -> CoreError {
 
 impl Keyring {
     pub(crate) fn keys(&self) -> Result<Arc<Keys>, CoreError> {
-        self.keys.read().map_err(|_| poisoned())?.clone().ok_or(CoreError::Sealed)
+        self.keys
+            .read()
+            .map_err(|_| poisoned())?
+            .clone()
+            .ok_or(CoreError::Sealed)
     }
 
     pub(crate) fn is_sealed(&self) -> bool {
@@ -67,13 +71,23 @@ impl Keyring {
     }
 
     /// Unwraps the hierarchy under `provider`, creating the first KEK and data keys of a new vault.
-    pub(crate) async fn unseal(&self, store: &dyn Store, provider: &dyn KeyProvider, now: i64) -> Result<(), CoreError> {
+    pub(crate) async fn unseal(
+        &self,
+        store: &dyn Store,
+        provider: &dyn KeyProvider,
+        now: i64,
+    ) -> Result<(), CoreError> {
         let mut records = store.keks().await?;
         if records.is_empty() {
             let kek = SecretKey::generate()?;
             let wrapped = provider.wrap(&kek_ad(1), &kek)?;
             store
-                .insert_kek(KekRecord { version: 1, provider: provider.name().into(), wrapped, created_at: now })
+                .insert_kek(KekRecord {
+                    version: 1,
+                    provider: provider.name().into(),
+                    wrapped,
+                    created_at: now,
+                })
                 .await?;
             records = store.keks().await?;
         }
@@ -81,10 +95,19 @@ impl Keyring {
         for r in &records {
             let key = provider
                 .unwrap(&kek_ad(r.version), &r.wrapped)
-                .map_err(|_| CoreError::Internal(format!("key-encryption key v{} does not unwrap under this root of trust", r.version)))?;
+                .map_err(|_| {
+                    CoreError::Internal(format!(
+                        "key-encryption key v{} does not unwrap under this root of trust",
+                        r.version
+                    ))
+                })?;
             keks.insert(r.version, key);
         }
-        let current_kek = records.iter().map(|r| r.version).max().ok_or(CoreError::Sealed)?;
+        let current_kek = records
+            .iter()
+            .map(|r| r.version)
+            .max()
+            .ok_or(CoreError::Sealed)?;
         let mut keys = Keys {
             keks,
             current_kek,
@@ -95,8 +118,18 @@ impl Keyring {
             subjects: RwLock::new(HashMap::new()),
         };
         keys.shared = keys.active(store, PURPOSE_DATA, "", now).await?;
-        keys.blind = BlindIndexKey::new(keys.active(store, PURPOSE_BLIND, "", now).await?.1.duplicate());
-        keys.idempotency = BlindIndexKey::new(keys.active(store, PURPOSE_IDEMPOTENCY, "", now).await?.1.duplicate());
+        keys.blind = BlindIndexKey::new(
+            keys.active(store, PURPOSE_BLIND, "", now)
+                .await?
+                .1
+                .duplicate(),
+        );
+        keys.idempotency = BlindIndexKey::new(
+            keys.active(store, PURPOSE_IDEMPOTENCY, "", now)
+                .await?
+                .1
+                .duplicate(),
+        );
         *self.keys.write().map_err(|_| poisoned())? = Some(Arc::new(keys));
         Ok(())
     }
@@ -104,7 +137,13 @@ impl Keyring {
 
 impl Keys {
     /// The active key of (purpose, scope), created if there is none yet.
-    async fn active(&self, store: &dyn Store, purpose: &str, scope: &str, now: i64) -> Result<(i64, Arc<SecretKey>), CoreError> {
+    async fn active(
+        &self,
+        store: &dyn Store,
+        purpose: &str,
+        scope: &str,
+        now: i64,
+    ) -> Result<(i64, Arc<SecretKey>), CoreError> {
         let rec = match store.active_data_key(purpose, scope).await? {
             Some(rec) => rec,
             None => {
@@ -125,21 +164,35 @@ impl Keys {
             }
         };
         let key = Arc::new(self.unwrap(&rec)?);
-        self.deks.write().map_err(|_| poisoned())?.insert(rec.id, key.clone());
+        self.deks
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(rec.id, key.clone());
         Ok((rec.id, key))
     }
 
     fn unwrap(&self, rec: &DataKeyRecord) -> Result<SecretKey, CoreError> {
-        let kek = self
-            .keks
-            .get(&rec.kek_version)
-            .ok_or_else(|| CoreError::Internal(format!("data key {} names unknown KEK v{}", rec.id, rec.kek_version)))?;
-        unwrap_key(kek, &dek_ad(&rec.purpose, &rec.scope, rec.kek_version), &rec.wrapped)
-            .map_err(|_| CoreError::Internal(format!("data key {} does not unwrap", rec.id)))
+        let kek = self.keks.get(&rec.kek_version).ok_or_else(|| {
+            CoreError::Internal(format!(
+                "data key {} names unknown KEK v{}",
+                rec.id, rec.kek_version
+            ))
+        })?;
+        unwrap_key(
+            kek,
+            &dek_ad(&rec.purpose, &rec.scope, rec.kek_version),
+            &rec.wrapped,
+        )
+        .map_err(|_| CoreError::Internal(format!("data key {} does not unwrap", rec.id)))
     }
 
     /// The key new values are written under: the subject's own, or the vault-wide one.
-    pub(crate) async fn write_key(&self, store: &dyn Store, subject: Option<&str>, now: i64) -> Result<(i64, Arc<SecretKey>), CoreError> {
+    pub(crate) async fn write_key(
+        &self,
+        store: &dyn Store,
+        subject: Option<&str>,
+        now: i64,
+    ) -> Result<(i64, Arc<SecretKey>), CoreError> {
         let Some(subject) = subject else {
             return Ok(self.shared.clone());
         };
@@ -157,7 +210,11 @@ impl Keys {
     }
 
     /// The data key with this id, for decryption.
-    pub(crate) async fn data_key(&self, store: &dyn Store, id: i64) -> Result<Arc<SecretKey>, CoreError> {
+    pub(crate) async fn data_key(
+        &self,
+        store: &dyn Store,
+        id: i64,
+    ) -> Result<Arc<SecretKey>, CoreError> {
         if let Some(k) = self.deks.read().map_err(|_| poisoned())?.get(&id) {
             return Ok(k.clone());
         }
@@ -166,7 +223,10 @@ impl Keys {
             .await?
             .ok_or_else(|| CoreError::Internal(format!("data key {id} is missing")))?;
         let key = Arc::new(self.unwrap(&rec)?);
-        self.deks.write().map_err(|_| poisoned())?.insert(id, key.clone());
+        self.deks
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(id, key.clone());
         Ok(key)
     }
 }

@@ -19,8 +19,14 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 6] =
-        [Role::Admin, Role::Tokenizer, Role::Revealer, Role::Support, Role::Auditor, Role::DataOfficer];
+    pub const ALL: [Role; 6] = [
+        Role::Admin,
+        Role::Tokenizer,
+        Role::Revealer,
+        Role::Support,
+        Role::Auditor,
+        Role::DataOfficer,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -115,8 +121,17 @@ pub fn authorize<O: Operation>(principal: &Principal) -> Result<Authorized<'_, O
     if principal.disabled || !principal.roles.iter().any(|r| O::granted_by(*r)) {
         return Err(CoreError::Forbidden(O::DENIED));
     }
-    let reveal = principal.roles.iter().map(|r| r.reveal()).max().unwrap_or(Reveal::None);
-    Ok(Authorized { principal, reveal, _op: PhantomData })
+    let reveal = principal
+        .roles
+        .iter()
+        .map(|r| r.reveal())
+        .max()
+        .unwrap_or(Reveal::None);
+    Ok(Authorized {
+        principal,
+        reveal,
+        _op: PhantomData,
+    })
 }
 
 #[cfg(test)]
@@ -124,7 +139,13 @@ mod tests {
     use super::*;
 
     fn with(roles: &[Role]) -> Principal {
-        Principal { id: "p".into(), name: "p".into(), roles: roles.to_vec(), created_at: 0, disabled: false }
+        Principal {
+            id: "p".into(),
+            name: "p".into(),
+            roles: roles.to_vec(),
+            created_at: 0,
+            disabled: false,
+        }
     }
 
     /// API.md's role table, row by row.
@@ -151,10 +172,22 @@ mod tests {
             ];
             assert_eq!(got, want, "{role:?}");
         }
-        assert_eq!(authorize::<Detokenize>(&with(&[Role::Support])).unwrap().reveal(), Reveal::Masked);
-        assert_eq!(authorize::<Detokenize>(&with(&[Role::Revealer])).unwrap().reveal(), Reveal::Full);
         assert_eq!(
-            authorize::<Detokenize>(&with(&[Role::Support, Role::Revealer])).unwrap().reveal(),
+            authorize::<Detokenize>(&with(&[Role::Support]))
+                .unwrap()
+                .reveal(),
+            Reveal::Masked
+        );
+        assert_eq!(
+            authorize::<Detokenize>(&with(&[Role::Revealer]))
+                .unwrap()
+                .reveal(),
+            Reveal::Full
+        );
+        assert_eq!(
+            authorize::<Detokenize>(&with(&[Role::Support, Role::Revealer]))
+                .unwrap()
+                .reveal(),
             Reveal::Full
         );
     }

@@ -71,9 +71,17 @@ pub(crate) fn to_principal(rec: PrincipalRecord) -> Result<Principal, CoreError>
     let roles = rec
         .roles
         .iter()
-        .map(|r| Role::parse(r).ok_or_else(|| CoreError::Internal("a stored role is unknown".into())))
+        .map(|r| {
+            Role::parse(r).ok_or_else(|| CoreError::Internal("a stored role is unknown".into()))
+        })
         .collect::<Result<_, _>>()?;
-    Ok(Principal { id: rec.id, name: rec.name, roles, created_at: rec.created_at, disabled: rec.disabled })
+    Ok(Principal {
+        id: rec.id,
+        name: rec.name,
+        roles,
+        created_at: rec.created_at,
+        disabled: rec.disabled,
+    })
 }
 
 fn poisoned() -> CoreError {
@@ -84,7 +92,9 @@ fn poisoned() -> CoreError {
 pub(crate) fn check_name(name: &str) -> Result<(), CoreError> {
     let ok = !name.is_empty()
         && name.len() <= 128
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if ok {
         Ok(())
     } else {
@@ -106,7 +116,9 @@ pub(crate) fn parse_roles(names: &[String]) -> Result<Vec<Role>, CoreError> {
         }
     }
     if roles.is_empty() {
-        return Err(CoreError::InvalidRequest("roles must name at least one role"));
+        return Err(CoreError::InvalidRequest(
+            "roles must name at least one role",
+        ));
     }
     Ok(roles)
 }

@@ -57,7 +57,10 @@ fn response(rec: &TokenRecord) -> TokenResponse {
         subject: rec.subject.clone(),
         created_at: rfc3339(rec.created_at),
         expires_at: rec.expires_at.map(rfc3339),
-        metadata: rec.metadata.as_deref().and_then(|m| serde_json::from_str(m).ok()),
+        metadata: rec
+            .metadata
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok()),
     }
 }
 
@@ -69,7 +72,10 @@ fn cvc_response(token: &str, info: &CvcInfo) -> TokenResponse {
         subject: info.subject.clone(),
         created_at: rfc3339(info.created_at),
         expires_at: Some(rfc3339(info.expires_at)),
-        metadata: info.metadata.as_deref().and_then(|m| serde_json::from_str(m).ok()),
+        metadata: info
+            .metadata
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok()),
     }
 }
 
@@ -80,27 +86,38 @@ impl Vault {
         let value = Zeroizing::new(normalize(ty, &raw)?);
         if let Some(s) = &req.subject {
             if s.is_empty() || s.chars().count() > MAX_SUBJECT || s.chars().any(char::is_control) {
-                return Err(CoreError::InvalidRequest("subject must be 1-256 characters without control characters"));
+                return Err(CoreError::InvalidRequest(
+                    "subject must be 1-256 characters without control characters",
+                ));
             }
         }
         let metadata = match req.metadata {
             Some(m) => {
-                let text = serde_json::to_string(&m).map_err(|e| CoreError::Internal(e.to_string()))?;
+                let text =
+                    serde_json::to_string(&m).map_err(|e| CoreError::Internal(e.to_string()))?;
                 if text.len() > MAX_METADATA {
-                    return Err(CoreError::InvalidRequest("metadata must be at most 4096 bytes of JSON"));
+                    return Err(CoreError::InvalidRequest(
+                        "metadata must be at most 4096 bytes of JSON",
+                    ));
                 }
                 Some(text)
             }
             None => None,
         };
         let ttl = match (ty.is_ephemeral(), req.ttl_seconds) {
-            (_, Some(0)) => return Err(CoreError::InvalidRequest("ttl_seconds must be at least 1")),
+            (_, Some(0)) => {
+                return Err(CoreError::InvalidRequest("ttl_seconds must be at least 1"))
+            }
             (true, Some(t)) if t > CVC_MAX_TTL => {
-                return Err(CoreError::InvalidRequest("ttl_seconds of a card_security_code is at most 3600"))
+                return Err(CoreError::InvalidRequest(
+                    "ttl_seconds of a card_security_code is at most 3600",
+                ))
             }
             (true, t) => Some(t.unwrap_or(CVC_MAX_TTL)),
             (false, Some(t)) if t > self.config.max_ttl => {
-                return Err(CoreError::InvalidRequest("ttl_seconds is too large (at most ten years)"))
+                return Err(CoreError::InvalidRequest(
+                    "ttl_seconds is too large (at most ten years)",
+                ))
             }
             (false, t) => t,
         };
@@ -113,7 +130,9 @@ impl Vault {
             // Let the format module word the refusal (unsupported_format).
             tijori_types::format::preserving_token(ty, &value, &raw, &mut || 0)?;
         }
-        let blind_index = req.deterministic.then(|| keys.blind.index(ty.as_str(), value.as_bytes()).to_vec());
+        let blind_index = req
+            .deterministic
+            .then(|| keys.blind.index(ty.as_str(), value.as_bytes()).to_vec());
         Ok(Prepared {
             ty,
             value,
@@ -126,9 +145,18 @@ impl Vault {
         })
     }
 
-    fn encrypt(&self, p: &Prepared, key: (i64, &SecretKey), now: i64) -> Result<TokenRecord, CoreError> {
+    fn encrypt(
+        &self,
+        p: &Prepared,
+        key: (i64, &SecretKey),
+        now: i64,
+    ) -> Result<TokenRecord, CoreError> {
         let token = new_token(p.ty, p.format, &p.value, &p.raw)?;
-        let ciphertext = seal(key.1, &value_ad(&token, p.ty.as_str(), key.0), p.value.as_bytes())?;
+        let ciphertext = seal(
+            key.1,
+            &value_ad(&token, p.ty.as_str(), key.0),
+            p.value.as_bytes(),
+        )?;
         Ok(TokenRecord {
             token,
             data_type: p.ty.as_str().to_owned(),
@@ -144,9 +172,14 @@ impl Vault {
     }
 
     /// Tokenizes one value.
-    pub async fn tokenize(&self, auth: &Authorized<'_, Tokenize>, req: TokenizeRequest) -> Tokenized {
+    pub async fn tokenize(
+        &self,
+        auth: &Authorized<'_, Tokenize>,
+        req: TokenizeRequest,
+    ) -> Tokenized {
         let mut out = self.tokenize_many(auth, vec![Ok(req)]).await?;
-        out.pop().ok_or_else(|| CoreError::Internal("tokenize lost its answer".into()))?
+        out.pop()
+            .ok_or_else(|| CoreError::Internal("tokenize lost its answer".into()))?
     }
 
     /// Tokenizes many values in one durable commit. Items that failed to parse come in as
@@ -176,12 +209,18 @@ impl Vault {
                 continue;
             }
             if let Some(index) = &prepared.blind_index {
-                if let Some(rec) = self.store.token_by_index(prepared.ty.as_str(), index, now).await? {
+                if let Some(rec) = self
+                    .store
+                    .token_by_index(prepared.ty.as_str(), index, now)
+                    .await?
+                {
                     answers.push(Some(Ok((response(&rec), false))));
                     continue;
                 }
             }
-            let key = keys.write_key(self.store.as_ref(), prepared.subject.as_deref(), now).await?;
+            let key = keys
+                .write_key(self.store.as_ref(), prepared.subject.as_deref(), now)
+                .await?;
             answers.push(None);
             pending.push((i, prepared, key));
         }
@@ -198,14 +237,18 @@ impl Vault {
             for ((slot, rec), outcome) in pending.into_iter().zip(records).zip(outcomes) {
                 match outcome {
                     InsertOutcome::Inserted => answers[slot.0] = Some(Ok((response(&rec), true))),
-                    InsertOutcome::Existing(existing) => answers[slot.0] = Some(Ok((response(&existing), false))),
+                    InsertOutcome::Existing(existing) => {
+                        answers[slot.0] = Some(Ok((response(&existing), false)))
+                    }
                     InsertOutcome::TokenTaken => retry.push(slot),
                 }
             }
             pending = retry;
         }
         for (i, _, _) in pending {
-            answers[i] = Some(Err(CoreError::Unavailable("no free token after repeated draws".into())));
+            answers[i] = Some(Err(CoreError::Unavailable(
+                "no free token after repeated draws".into(),
+            )));
         }
         answers
             .into_iter()
@@ -227,19 +270,30 @@ impl Vault {
                 return Ok((cvc_response(&token, &info), true));
             }
         }
-        Err(CoreError::Internal("no free token after repeated draws".into()))
+        Err(CoreError::Internal(
+            "no free token after repeated draws".into(),
+        ))
     }
 
     /// Reveals values, in full or masked by the caller's reveal level. Each token answers for
     /// itself; a card security code is gone once revealed.
-    pub async fn detokenize(&self, auth: &Authorized<'_, Detokenize>, tokens: &[String]) -> Result<Vec<Result<Detokenized, CoreError>>, CoreError> {
+    pub async fn detokenize(
+        &self,
+        auth: &Authorized<'_, Detokenize>,
+        tokens: &[String],
+    ) -> Result<Vec<Result<Detokenized, CoreError>>, CoreError> {
         if tokens.len() > self.config.max_batch {
             return Err(CoreError::TooManyItems);
         }
         let keys = self.keyring.keys()?;
         let now = self.clock.now();
-        let stored: HashMap<String, TokenRecord> =
-            self.store.tokens(tokens, now).await?.into_iter().map(|r| (r.token.clone(), r)).collect();
+        let stored: HashMap<String, TokenRecord> = self
+            .store
+            .tokens(tokens, now)
+            .await?
+            .into_iter()
+            .map(|r| (r.token.clone(), r))
+            .collect();
         let mut out = Vec::with_capacity(tokens.len());
         for token in tokens {
             if let Some((value, info)) = self.cvc.take(token, now)? {
@@ -247,7 +301,11 @@ impl Vault {
                     Reveal::Full => Zeroizing::new(String::from_utf8_lossy(&value).into_owned()),
                     _ => Zeroizing::new(info.masked),
                 };
-                out.push(Ok(Detokenized { token: token.clone(), data_type: DataType::CardSecurityCode, value }));
+                out.push(Ok(Detokenized {
+                    token: token.clone(),
+                    data_type: DataType::CardSecurityCode,
+                    value,
+                }));
                 continue;
             }
             let Some(rec) = stored.get(token) else {
@@ -259,41 +317,70 @@ impl Vault {
         Ok(out)
     }
 
-    async fn reveal_one(&self, keys: &Keys, rec: &TokenRecord, reveal: Reveal) -> Result<Detokenized, CoreError> {
+    async fn reveal_one(
+        &self,
+        keys: &Keys,
+        rec: &TokenRecord,
+        reveal: Reveal,
+    ) -> Result<Detokenized, CoreError> {
         let data_type = DataType::parse(&rec.data_type)
             .ok_or_else(|| CoreError::Internal("a stored token has an unknown type".into()))?;
         let value = match reveal {
             Reveal::Full => {
                 let key = keys.data_key(self.store.as_ref(), rec.data_key_id).await?;
-                let plain = open(&key, &value_ad(&rec.token, &rec.data_type, rec.data_key_id), &rec.ciphertext)
-                    .map_err(|_| {
-                        tracing::error!(token = %rec.token, "stored ciphertext failed authentication");
-                        CoreError::Internal("a stored value failed its integrity check".into())
-                    })?;
+                let plain = open(
+                    &key,
+                    &value_ad(&rec.token, &rec.data_type, rec.data_key_id),
+                    &rec.ciphertext,
+                )
+                .map_err(|_| {
+                    tracing::error!(token = %rec.token, "stored ciphertext failed authentication");
+                    CoreError::Internal("a stored value failed its integrity check".into())
+                })?;
                 Zeroizing::new(
                     String::from_utf8(plain.to_vec())
                         .map_err(|_| CoreError::Internal("a stored value is not UTF-8".into()))?,
                 )
             }
             Reveal::Masked => Zeroizing::new(rec.masked.clone()),
-            Reveal::None => return Err(CoreError::Forbidden("your roles do not allow revealing values")),
+            Reveal::None => {
+                return Err(CoreError::Forbidden(
+                    "your roles do not allow revealing values",
+                ))
+            }
         };
-        Ok(Detokenized { token: rec.token.clone(), data_type, value })
+        Ok(Detokenized {
+            token: rec.token.clone(),
+            data_type,
+            value,
+        })
     }
 
     /// A token's metadata and masked form, never its value.
-    pub async fn describe(&self, _auth: &Authorized<'_, Search>, token: &str) -> Result<TokenResponse, CoreError> {
+    pub async fn describe(
+        &self,
+        _auth: &Authorized<'_, Search>,
+        token: &str,
+    ) -> Result<TokenResponse, CoreError> {
         self.keyring.keys()?;
         let now = self.clock.now();
         if let Some(info) = self.cvc.info(token, now)? {
             return Ok(cvc_response(token, &info));
         }
-        let rec = self.store.token(token, now).await?.ok_or(CoreError::NotFound)?;
+        let rec = self
+            .store
+            .token(token, now)
+            .await?
+            .ok_or(CoreError::NotFound)?;
         Ok(response(&rec))
     }
 
     /// The deterministic token of a value, found by its blind index.
-    pub async fn search(&self, _auth: &Authorized<'_, Search>, req: SearchRequest) -> Result<String, CoreError> {
+    pub async fn search(
+        &self,
+        _auth: &Authorized<'_, Search>,
+        req: SearchRequest,
+    ) -> Result<String, CoreError> {
         let keys = self.keyring.keys()?;
         let ty = parse_type(&req.data_type)?;
         let value = Zeroizing::new(normalize(ty, &req.value)?);
@@ -301,12 +388,19 @@ impl Vault {
             return Err(CoreError::NotFound);
         }
         let index = keys.blind.index(ty.as_str(), value.as_bytes());
-        let rec = self.store.token_by_index(ty.as_str(), &index, self.clock.now()).await?;
+        let rec = self
+            .store
+            .token_by_index(ty.as_str(), &index, self.clock.now())
+            .await?;
         rec.map(|r| r.token).ok_or(CoreError::NotFound)
     }
 
     /// Deletes a token; afterwards it is unknown everywhere.
-    pub async fn delete(&self, _auth: &Authorized<'_, Delete>, token: &str) -> Result<(), CoreError> {
+    pub async fn delete(
+        &self,
+        _auth: &Authorized<'_, Delete>,
+        token: &str,
+    ) -> Result<(), CoreError> {
         self.keyring.keys()?;
         let now = self.clock.now();
         if self.cvc.remove(token, now)? || self.store.delete_token(token, now).await? {

@@ -10,7 +10,12 @@ use crate::CoreError;
 pub(crate) const RANDOM_PREFIX: &str = "tok_";
 
 /// A fresh token for a value: 128 random bits, or a format-preserving token.
-pub(crate) fn new_token(ty: DataType, fmt: TokenFormat, normalized: &str, raw: &str) -> Result<String, CoreError> {
+pub(crate) fn new_token(
+    ty: DataType,
+    fmt: TokenFormat,
+    normalized: &str,
+    raw: &str,
+) -> Result<String, CoreError> {
     match fmt {
         TokenFormat::Random => Ok(format!("{RANDOM_PREFIX}{}", random_hex(16)?)),
         TokenFormat::Preserving => {
@@ -23,7 +28,9 @@ pub(crate) fn new_token(ty: DataType, fmt: TokenFormat, normalized: &str, raw: &
             };
             let token = format::preserving_token(ty, normalized, raw, &mut digit)?;
             if rng_failed {
-                return Err(CoreError::Internal("the OS random number generator failed".into()));
+                return Err(CoreError::Internal(
+                    "the OS random number generator failed".into(),
+                ));
             }
             Ok(token)
         }

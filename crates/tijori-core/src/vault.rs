@@ -29,7 +29,11 @@ pub struct VaultConfig {
 
 impl Default for VaultConfig {
     fn default() -> VaultConfig {
-        VaultConfig { max_batch: 10_000, idempotency_ttl: 24 * 3600, max_ttl: 10 * 366 * 24 * 3600 }
+        VaultConfig {
+            max_batch: 10_000,
+            idempotency_ttl: 24 * 3600,
+            max_ttl: 10 * 366 * 24 * 3600,
+        }
     }
 }
 
@@ -57,7 +61,11 @@ pub struct Vault {
 
 impl Vault {
     /// Opens a vault over `store`, sealed.
-    pub async fn open(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: VaultConfig) -> Result<Vault, CoreError> {
+    pub async fn open(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: VaultConfig,
+    ) -> Result<Vault, CoreError> {
         let vault = Vault {
             store,
             clock,
@@ -81,7 +89,9 @@ impl Vault {
 
     /// Unwraps the key hierarchy under `provider`.
     pub async fn unseal(&self, provider: &dyn KeyProvider) -> Result<(), CoreError> {
-        self.keyring.unseal(self.store.as_ref(), provider, self.clock.now()).await
+        self.keyring
+            .unseal(self.store.as_ref(), provider, self.clock.now())
+            .await
     }
 
     /// Drops every key from memory and forgets every card security code.
@@ -105,14 +115,21 @@ impl Vault {
 
     /// Whether the root principal exists (its token was printed at first start).
     pub async fn has_root(&self) -> Result<bool, CoreError> {
-        Ok(self.store.principals().await?.iter().any(|p| p.id == ROOT_ID))
+        Ok(self
+            .store
+            .principals()
+            .await?
+            .iter()
+            .any(|p| p.id == ROOT_ID))
     }
 
     /// Makes `token` the root (admin) credential, creating the root principal if needed.
     /// For dev mode and first initialization; not reachable over HTTP.
     pub async fn install_root_token(&self, token: &str) -> Result<(), CoreError> {
         if token.is_empty() || token.len() > 512 || !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(CoreError::InvalidRequest("the root token must be 1-512 visible ASCII characters"));
+            return Err(CoreError::InvalidRequest(
+                "the root token must be 1-512 visible ASCII characters",
+            ));
         }
         let hash = key_hash(token).to_vec();
         if !self.store.set_principal_key(ROOT_ID, hash.clone()).await? {
@@ -138,7 +155,11 @@ impl Vault {
     }
 
     /// Creates a service principal; its API key is in the answer and nowhere else.
-    pub async fn create_principal(&self, _auth: &Authorized<'_, Manage>, req: CreatePrincipalRequest) -> Result<NewPrincipal, CoreError> {
+    pub async fn create_principal(
+        &self,
+        _auth: &Authorized<'_, Manage>,
+        req: CreatePrincipalRequest,
+    ) -> Result<NewPrincipal, CoreError> {
         check_name(&req.name)?;
         let roles = parse_roles(&req.roles)?;
         let id = format!("prn_{}", random_hex(8)?);
@@ -153,28 +174,56 @@ impl Vault {
         };
         self.store.insert_principal(rec.clone()).await?;
         self.reload_principals().await?;
-        Ok(NewPrincipal { principal: to_principal(rec)?, api_key })
+        Ok(NewPrincipal {
+            principal: to_principal(rec)?,
+            api_key,
+        })
     }
 
-    pub async fn principals(&self, _auth: &Authorized<'_, Manage>) -> Result<Vec<Principal>, CoreError> {
-        self.store.principals().await?.into_iter().map(to_principal).collect()
+    pub async fn principals(
+        &self,
+        _auth: &Authorized<'_, Manage>,
+    ) -> Result<Vec<Principal>, CoreError> {
+        self.store
+            .principals()
+            .await?
+            .into_iter()
+            .map(to_principal)
+            .collect()
     }
 
     /// Disables (or enables again) a principal; its key stops working at once.
-    pub async fn set_principal_disabled(&self, auth: &Authorized<'_, Manage>, id: &str, disabled: bool) -> Result<Principal, CoreError> {
+    pub async fn set_principal_disabled(
+        &self,
+        auth: &Authorized<'_, Manage>,
+        id: &str,
+        disabled: bool,
+    ) -> Result<Principal, CoreError> {
         if id == auth.principal().id && disabled {
-            return Err(CoreError::InvalidRequest("a principal cannot disable itself"));
+            return Err(CoreError::InvalidRequest(
+                "a principal cannot disable itself",
+            ));
         }
         if !self.store.set_principal_disabled(id, disabled).await? {
             return Err(CoreError::NotFound);
         }
         self.reload_principals().await?;
-        self.principals(auth).await?.into_iter().find(|p| p.id == id).ok_or(CoreError::NotFound)
+        self.principals(auth)
+            .await?
+            .into_iter()
+            .find(|p| p.id == id)
+            .ok_or(CoreError::NotFound)
     }
 
     /// Starts a request made with an `Idempotency-Key`: either the saved first answer, or a
     /// guard to hand back to [`Vault::idempotency_finish`] with this answer.
-    pub async fn idempotency_begin(&self, principal: &Principal, key: &str, route: &str, body: &[u8]) -> Result<Result<IdempotencyGuard, Replay>, CoreError> {
+    pub async fn idempotency_begin(
+        &self,
+        principal: &Principal,
+        key: &str,
+        route: &str,
+        body: &[u8],
+    ) -> Result<Result<IdempotencyGuard, Replay>, CoreError> {
         check_key(key)?;
         let fingerprint = self.keyring.keys()?.idempotency.index(route, body);
         let slot = (principal.id.clone(), key.to_owned());
@@ -184,7 +233,10 @@ impl Vault {
                 if !same_fingerprint(&saved.fingerprint, &fingerprint) {
                     return Err(CoreError::IdempotencyConflict);
                 }
-                return Ok(Err(Replay { status: saved.status, body: saved.body }));
+                return Ok(Err(Replay {
+                    status: saved.status,
+                    body: saved.body,
+                }));
             }
         }
         Ok(Ok(IdempotencyGuard {
@@ -199,7 +251,12 @@ impl Vault {
 
     /// Saves the first answer of an idempotent request (server errors are not saved, so a
     /// retry after one does the work again).
-    pub async fn idempotency_finish(&self, guard: IdempotencyGuard, status: u16, body: Vec<u8>) -> Result<(), CoreError> {
+    pub async fn idempotency_finish(
+        &self,
+        guard: IdempotencyGuard,
+        status: u16,
+        body: Vec<u8>,
+    ) -> Result<(), CoreError> {
         if status >= 500 {
             return Ok(());
         }
@@ -221,7 +278,9 @@ impl Vault {
         let now = self.clock.now();
         self.cvc.purge(now)?;
         self.store.purge_expired(now).await?;
-        self.store.purge_idempotency(now - self.config.idempotency_ttl).await?;
+        self.store
+            .purge_idempotency(now - self.config.idempotency_ttl)
+            .await?;
         Ok(())
     }
 }

@@ -16,7 +16,13 @@ pub fn seal(key: &SecretKey, ad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, Cry
     let cipher = Aes256Gcm::new(key.expose_secret().into());
     let nonce = random_bytes::<NONCE_LEN>()?;
     let ct = cipher
-        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: ad })
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad: ad,
+            },
+        )
         .map_err(|_| CryptoError::DecryptionFailed)?;
     let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
     out.extend_from_slice(&nonce);
@@ -56,18 +62,29 @@ mod tests {
     fn round_trip_and_binding() {
         let k = SecretKey::generate().unwrap();
         let sealed = seal(&k, b"tok_a|card_number|1", b"4111111111111111").unwrap();
-        assert_eq!(&open(&k, b"tok_a|card_number|1", &sealed).unwrap()[..], b"4111111111111111");
+        assert_eq!(
+            &open(&k, b"tok_a|card_number|1", &sealed).unwrap()[..],
+            b"4111111111111111"
+        );
         // Another row's associated data: refused.
         assert!(open(&k, b"tok_b|card_number|1", &sealed).is_err());
         // Another key: refused.
-        assert!(open(&SecretKey::generate().unwrap(), b"tok_a|card_number|1", &sealed).is_err());
+        assert!(open(
+            &SecretKey::generate().unwrap(),
+            b"tok_a|card_number|1",
+            &sealed
+        )
+        .is_err());
         // A flipped bit: refused.
         let mut bad = sealed.clone();
         bad[20] ^= 1;
         assert!(open(&k, b"tok_a|card_number|1", &bad).is_err());
         assert!(open(&k, b"", &sealed[..10]).is_err());
         // Fresh nonce each time.
-        assert_ne!(sealed, seal(&k, b"tok_a|card_number|1", b"4111111111111111").unwrap());
+        assert_ne!(
+            sealed,
+            seal(&k, b"tok_a|card_number|1", b"4111111111111111").unwrap()
+        );
     }
 
     #[test]
@@ -75,7 +92,10 @@ mod tests {
         let kek = SecretKey::generate().unwrap();
         let dek = SecretKey::generate().unwrap();
         let w = wrap_key(&kek, b"dek|7", &dek).unwrap();
-        assert_eq!(unwrap_key(&kek, b"dek|7", &w).unwrap().expose_secret(), dek.expose_secret());
+        assert_eq!(
+            unwrap_key(&kek, b"dek|7", &w).unwrap().expose_secret(),
+            dek.expose_secret()
+        );
         assert!(unwrap_key(&kek, b"dek|8", &w).is_err());
     }
 }

@@ -55,7 +55,10 @@ mod tests {
             let f: Vec<&str> = line.split(',').collect();
             let key = hex::decode(f[0]).unwrap();
             let data = hex::decode(f[1]).unwrap();
-            assert_eq!(hex::encode(hmac_sha256(&key, &[&data])), f[2].to_lowercase());
+            assert_eq!(
+                hex::encode(hmac_sha256(&key, &[&data])),
+                f[2].to_lowercase()
+            );
             // Split input gives the same MAC.
             let (a, b) = data.split_at(data.len() / 2);
             assert_eq!(hex::encode(hmac_sha256(&key, &[a, b])), f[2].to_lowercase());

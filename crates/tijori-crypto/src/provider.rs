@@ -31,16 +31,28 @@ impl DevKeyFile {
     /// Reads the key file, or creates it with a fresh key if it does not exist.
     /// Returns the provider and whether the file was created now.
     pub fn load_or_create(path: &Path) -> Result<(DevKeyFile, bool), CryptoError> {
-        let fail = |reason: String| CryptoError::KeyFile { path: path.display().to_string(), reason };
-        match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        let fail = |reason: String| CryptoError::KeyFile {
+            path: path.display().to_string(),
+            reason,
+        };
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
             Ok(mut f) => {
                 let root = SecretKey::generate()?;
-                f.write_all(root.expose_secret()).map_err(|e| fail(e.to_string()))?;
+                f.write_all(root.expose_secret())
+                    .map_err(|e| fail(e.to_string()))?;
                 f.sync_all().map_err(|e| fail(e.to_string()))?;
                 Ok((DevKeyFile { root }, true))
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let mut f = OpenOptions::new().read(true).open(path).map_err(|e| fail(e.to_string()))?;
+                let mut f = OpenOptions::new()
+                    .read(true)
+                    .open(path)
+                    .map_err(|e| fail(e.to_string()))?;
                 let mut buf = Vec::with_capacity(33);
                 f.read_to_end(&mut buf).map_err(|e| fail(e.to_string()))?;
                 let root = SecretKey::from_slice(&buf);
@@ -87,7 +99,10 @@ mod tests {
         let w = p1.wrap(b"kek|1", &kek).unwrap();
         let (p2, created) = DevKeyFile::load_or_create(&path).unwrap();
         assert!(!created);
-        assert_eq!(p2.unwrap(b"kek|1", &w).unwrap().expose_secret(), kek.expose_secret());
+        assert_eq!(
+            p2.unwrap(b"kek|1", &w).unwrap().expose_secret(),
+            kek.expose_secret()
+        );
         std::fs::write(&path, b"short").unwrap();
         assert!(DevKeyFile::load_or_create(&path).is_err());
         std::fs::remove_dir_all(&dir).unwrap();

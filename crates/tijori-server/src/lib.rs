@@ -1,1 +1,80 @@
+//! Tijori's HTTP face: `app(state) -> Router` speaking the contract of API.md. Authentication,
+//! the JSON extractor with our error format, the single error boundary, request ids and metrics
+//! live here; every decision about data is the core's. This crate never logs a request body.
 #![forbid(unsafe_code)]
+
+mod context;
+mod error;
+mod extract;
+mod metrics;
+pub mod openapi;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use tijori_core::Vault;
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+/// Limits of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Largest request body accepted, in bytes (API.md: 1 MiB by default).
+    pub body_limit: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            body_limit: 1024 * 1024,
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub vault: Arc<Vault>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The whole API as a router; tests drive it with `oneshot`, the CLI serves it on a socket.
+pub fn app(state: AppState, config: &ServerConfig) -> Router {
+    Router::new()
+        .route("/v1/health", get(routes::sys::health))
+        .route("/v1/openapi.json", get(routes::sys::openapi))
+        .route("/metrics", get(routes::sys::metrics))
+        .route("/v1/sys/seal", post(routes::sys::seal))
+        .route("/v1/tokens", post(routes::tokens::create))
+        .route("/v1/tokens/batch", post(routes::tokens::batch))
+        .route("/v1/tokens/search", post(routes::tokens::search))
+        .route(
+            "/v1/tokens/{token}",
+            get(routes::tokens::describe).delete(routes::tokens::delete),
+        )
+        .route("/v1/detokenize", post(routes::tokens::detokenize))
+        .route(
+            "/v1/principals",
+            post(routes::principals::create).get(routes::principals::list),
+        )
+        .route(
+            "/v1/principals/{id}/disable",
+            post(routes::principals::disable),
+        )
+        .route(
+            "/v1/principals/{id}/enable",
+            post(routes::principals::enable),
+        )
+        .fallback(routes::sys::not_found)
+        .method_not_allowed_fallback(routes::sys::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            context::request_context,
+        ))
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .with_state(state)
+}

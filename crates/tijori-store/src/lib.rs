@@ -11,7 +11,9 @@ pub mod sqlite;
 use async_trait::async_trait;
 
 pub use error::StoreError;
-pub use model::{DataKeyRecord, IdempotencyRecord, InsertOutcome, KekRecord, PrincipalRecord, TokenRecord};
+pub use model::{
+    DataKeyRecord, IdempotencyRecord, InsertOutcome, KekRecord, PrincipalRecord, TokenRecord,
+};
 
 /// Tokens: the encrypted values and what is shown of them.
 #[async_trait]
@@ -19,13 +21,22 @@ pub trait TokenStore: Send + Sync {
     /// Inserts records in one durable commit; each item answers for itself. A record with a
     /// blind index whose (type, index) already names a live token answers `Existing`; one whose
     /// token string is taken answers `TokenTaken` (the caller draws another token).
-    async fn insert_tokens(&self, records: Vec<TokenRecord>, now: i64) -> Result<Vec<InsertOutcome>, StoreError>;
+    async fn insert_tokens(
+        &self,
+        records: Vec<TokenRecord>,
+        now: i64,
+    ) -> Result<Vec<InsertOutcome>, StoreError>;
     /// A live (unexpired at `now`) token.
     async fn token(&self, token: &str, now: i64) -> Result<Option<TokenRecord>, StoreError>;
     /// Live tokens among `tokens`, in no particular order.
     async fn tokens(&self, tokens: &[String], now: i64) -> Result<Vec<TokenRecord>, StoreError>;
     /// The live token with this blind index.
-    async fn token_by_index(&self, data_type: &str, index: &[u8], now: i64) -> Result<Option<TokenRecord>, StoreError>;
+    async fn token_by_index(
+        &self,
+        data_type: &str,
+        index: &[u8],
+        now: i64,
+    ) -> Result<Option<TokenRecord>, StoreError>;
     /// Deletes a token for good; `false` if there was no such live token.
     async fn delete_token(&self, token: &str, now: i64) -> Result<bool, StoreError>;
     /// Deletes tokens expired at `now`; how many.
@@ -42,7 +53,11 @@ pub trait KeyStore: Send + Sync {
     /// and answers the active record either way, so concurrent creators agree on one key.
     async fn insert_data_key(&self, key: DataKeyRecord) -> Result<DataKeyRecord, StoreError>;
     async fn data_key(&self, id: i64) -> Result<Option<DataKeyRecord>, StoreError>;
-    async fn active_data_key(&self, purpose: &str, scope: &str) -> Result<Option<DataKeyRecord>, StoreError>;
+    async fn active_data_key(
+        &self,
+        purpose: &str,
+        scope: &str,
+    ) -> Result<Option<DataKeyRecord>, StoreError>;
 }
 
 /// Service principals (API keys are stored as hashes only).
@@ -59,7 +74,11 @@ pub trait PrincipalStore: Send + Sync {
 /// Saved answers for `Idempotency-Key` retries.
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
-    async fn idempotency(&self, principal_id: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+    async fn idempotency(
+        &self,
+        principal_id: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
     /// Saves an answer, replacing an expired one of the same key; `true` if a row was written.
     async fn put_idempotency(&self, rec: IdempotencyRecord) -> Result<bool, StoreError>;
     async fn purge_idempotency(&self, before: i64) -> Result<u64, StoreError>;

@@ -1,1 +1,236 @@
+//! Test harness: starts the real `tijori` binary on `127.0.0.1:0` with a fresh data dir, learns
+//! its port from the line it prints, captures everything it writes (so tests can scan logs for
+//! leaked values), and speaks HTTP to it. For tests only.
 #![forbid(unsafe_code)]
+// A harness that cannot start its server has nothing better to do than fail the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// A fresh, empty directory under the build's temp dir, unique per call.
+pub fn temp_dir(base: &Path, name: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = base.join(format!("{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An answer: status, selected headers, JSON body (`Null` when empty or not JSON), raw text.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub request_id: Option<String>,
+    pub retry_after: Option<String>,
+    pub content_type: Option<String>,
+    pub json: Value,
+    pub text: String,
+}
+
+/// A running `tijori server --dev`.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub root_token: String,
+    bin: PathBuf,
+    log: Arc<Mutex<String>>,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    /// Starts `bin server --dev` on a free loopback port with `data_dir` and `root_token`.
+    pub fn start(bin: &Path, data_dir: &Path, root_token: &str) -> Server {
+        Server::start_with(bin, data_dir, root_token, &[])
+    }
+
+    /// As [`Server::start`], with extra arguments for `tijori server`.
+    pub fn start_with(bin: &Path, data_dir: &Path, root_token: &str, extra: &[&str]) -> Server {
+        let mut child = Command::new(bin)
+            .args([
+                "server",
+                "--dev",
+                "--listen",
+                "127.0.0.1:0",
+                "--dev-root-token",
+                root_token,
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tijori");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel::<String>();
+        let out = child.stdout.take().unwrap();
+        let err = child.stderr.take().unwrap();
+        spawn_reader(out, log.clone(), Some(tx));
+        spawn_reader(err, log.clone(), None);
+        let url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "tijori did not say where it listens; output:\n{}",
+                    log.lock().unwrap()
+                )
+            });
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(60))
+            .build();
+        Server {
+            child,
+            url,
+            data_dir: data_dir.to_owned(),
+            root_token: root_token.to_owned(),
+            bin: bin.to_owned(),
+            log,
+            agent,
+        }
+    }
+
+    /// Kills the process with SIGKILL (no chance to flush anything) and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills and starts again on the same data dir and root token (on a new port).
+    pub fn restart(&mut self) {
+        self.kill();
+        let next = Server::start(
+            &self.bin.clone(),
+            &self.data_dir.clone(),
+            &self.root_token.clone(),
+        );
+        let old_log = self.log.lock().unwrap().clone();
+        next.log.lock().unwrap().insert_str(0, &old_log);
+        *self = next;
+    }
+
+    /// Everything the process has written to stdout and stderr so far.
+    pub fn output(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// A request with an optional bearer credential, JSON body and extra headers.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self.agent.request(method, &format!("{}{}", self.url, path));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        let res = match body {
+            Some(b) => req
+                .set("Content-Type", "application/json")
+                .send_string(&b.to_string()),
+            None => req.call(),
+        };
+        to_reply(res)
+    }
+
+    /// A request whose body is sent as given (for malformed JSON).
+    pub fn call_raw(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> Reply {
+        let mut req = self.agent.request(method, &format!("{}{}", self.url, path));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        to_reply(
+            req.set("Content-Type", "application/json")
+                .send_string(body),
+        )
+    }
+
+    pub fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call("GET", path, token, None, &[])
+    }
+
+    pub fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+        self.call("POST", path, token, Some(body), &[])
+    }
+
+    /// Creates a principal with `roles` as root and answers its API key.
+    pub fn principal(&self, name: &str, roles: &[&str]) -> String {
+        let r = self.post(
+            "/v1/principals",
+            Some(&self.root_token),
+            &serde_json::json!({"name": name, "roles": roles}),
+        );
+        assert_eq!(r.status, 201, "create principal: {}", r.text);
+        r.json["api_key"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn_reader(
+    stream: impl Read + Send + 'static,
+    log: Arc<Mutex<String>>,
+    tx: Option<mpsc::Sender<String>>,
+) {
+    std::thread::spawn(move || {
+        let mut tx = tx;
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if let Some(sender) = &tx {
+                if let Some(at) = line.find("listening on http://") {
+                    let url = line[at + "listening on ".len()..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_owned();
+                    let _ = sender.send(url);
+                    tx = None;
+                }
+            }
+            let mut l = log.lock().unwrap();
+            l.push_str(&line);
+            l.push('\n');
+        }
+    });
+}
+
+fn to_reply(res: Result<ureq::Response, ureq::Error>) -> Reply {
+    let resp = match res {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("transport error: {e}"),
+    };
+    let status = resp.status();
+    let request_id = resp.header("x-request-id").map(str::to_owned);
+    let retry_after = resp.header("retry-after").map(str::to_owned);
+    let content_type = resp.header("content-type").map(str::to_owned);
+    let text = resp.into_string().unwrap_or_default();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply {
+        status,
+        request_id,
+        retry_after,
+        content_type,
+        json,
+        text,
+    }
+}

@@ -43,10 +43,17 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         schema::migrate(&mut conn)?;
         let writer = Writer::spawn(conn)?;
-        Ok(SqliteStore { writer, readers: Mutex::new(Vec::new()), path })
+        Ok(SqliteStore {
+            writer,
+            readers: Mutex::new(Vec::new()),
+            path,
+        })
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>) -> Result<T, StoreError> {
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
+    ) -> Result<T, StoreError> {
         let conn = match self.readers.lock().map_err(|_| poisoned())?.pop() {
             Some(c) => c,
             None => self.open_reader()?,
@@ -111,7 +118,11 @@ fn live(expires_at: Option<i64>, now: i64) -> bool {
 
 /// Inserts one token inside the writer's transaction, resolving deterministic races: the first
 /// writer of a blind index wins, and every later one gets the winner's token.
-fn insert_one(tx: &Transaction<'_>, rec: &TokenRecord, now: i64) -> Result<InsertOutcome, StoreError> {
+fn insert_one(
+    tx: &Transaction<'_>,
+    rec: &TokenRecord,
+    now: i64,
+) -> Result<InsertOutcome, StoreError> {
     if let Some(index) = &rec.blind_index {
         let existing = tx
             .query_row(
@@ -124,11 +135,18 @@ fn insert_one(tx: &Transaction<'_>, rec: &TokenRecord, now: i64) -> Result<Inser
             if live(existing.expires_at, now) {
                 return Ok(InsertOutcome::Existing(existing));
             }
-            tx.execute("DELETE FROM tokens WHERE token = ?1", params![existing.token])?;
+            tx.execute(
+                "DELETE FROM tokens WHERE token = ?1",
+                params![existing.token],
+            )?;
         }
     }
     let taken: Option<Option<i64>> = tx
-        .query_row("SELECT expires_at FROM tokens WHERE token = ?1", params![rec.token], |r| r.get(0))
+        .query_row(
+            "SELECT expires_at FROM tokens WHERE token = ?1",
+            params![rec.token],
+            |r| r.get(0),
+        )
         .optional()?;
     match taken {
         Some(exp) if live(exp, now) => return Ok(InsertOutcome::TokenTaken),
@@ -138,7 +156,9 @@ fn insert_one(tx: &Transaction<'_>, rec: &TokenRecord, now: i64) -> Result<Inser
         None => {}
     }
     tx.execute(
-        &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        &format!(
+            "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ),
         params![
             rec.token,
             rec.data_type,
@@ -157,7 +177,11 @@ fn insert_one(tx: &Transaction<'_>, rec: &TokenRecord, now: i64) -> Result<Inser
 
 #[async_trait]
 impl TokenStore for SqliteStore {
-    async fn insert_tokens(&self, records: Vec<TokenRecord>, now: i64) -> Result<Vec<InsertOutcome>, StoreError> {
+    async fn insert_tokens(
+        &self,
+        records: Vec<TokenRecord>,
+        now: i64,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
         self.writer
             .write(move |tx| records.iter().map(|r| insert_one(tx, r, now)).collect())
             .await
@@ -165,16 +189,20 @@ impl TokenStore for SqliteStore {
 
     async fn token(&self, token: &str, now: i64) -> Result<Option<TokenRecord>, StoreError> {
         let rec = self.read(|c| {
-            c.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE token = ?1"))?
-                .query_row(params![token], token_from_row)
-                .optional()
+            c.prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE token = ?1"
+            ))?
+            .query_row(params![token], token_from_row)
+            .optional()
         })?;
         Ok(rec.filter(|r| live(r.expires_at, now)))
     }
 
     async fn tokens(&self, tokens: &[String], now: i64) -> Result<Vec<TokenRecord>, StoreError> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE token = ?1"))?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE token = ?1"
+            ))?;
             let mut out = Vec::with_capacity(tokens.len());
             for t in tokens {
                 if let Some(r) = stmt.query_row(params![t], token_from_row).optional()? {
@@ -187,7 +215,12 @@ impl TokenStore for SqliteStore {
         })
     }
 
-    async fn token_by_index(&self, data_type: &str, index: &[u8], now: i64) -> Result<Option<TokenRecord>, StoreError> {
+    async fn token_by_index(
+        &self,
+        data_type: &str,
+        index: &[u8],
+        now: i64,
+    ) -> Result<Option<TokenRecord>, StoreError> {
         let rec = self.read(|c| {
             c.prepare_cached(&format!(
                 "SELECT {TOKEN_COLUMNS} FROM tokens WHERE type = ?1 AND blind_index = ?2"
@@ -203,7 +236,11 @@ impl TokenStore for SqliteStore {
         self.writer
             .write(move |tx| {
                 let exp: Option<Option<i64>> = tx
-                    .query_row("SELECT expires_at FROM tokens WHERE token = ?1", params![token], |r| r.get(0))
+                    .query_row(
+                        "SELECT expires_at FROM tokens WHERE token = ?1",
+                        params![token],
+                        |r| r.get(0),
+                    )
                     .optional()?;
                 let n = tx.execute("DELETE FROM tokens WHERE token = ?1", params![token])?;
                 Ok(n > 0 && exp.is_some_and(|e| live(e, now)))
@@ -228,9 +265,16 @@ impl TokenStore for SqliteStore {
 impl KeyStore for SqliteStore {
     async fn keks(&self) -> Result<Vec<KekRecord>, StoreError> {
         self.read(|c| {
-            let mut stmt = c.prepare("SELECT version, provider, wrapped, created_at FROM keks ORDER BY version")?;
+            let mut stmt = c.prepare(
+                "SELECT version, provider, wrapped, created_at FROM keks ORDER BY version",
+            )?;
             let rows = stmt.query_map([], |r| {
-                Ok(KekRecord { version: r.get(0)?, provider: r.get(1)?, wrapped: r.get(2)?, created_at: r.get(3)? })
+                Ok(KekRecord {
+                    version: r.get(0)?,
+                    provider: r.get(1)?,
+                    wrapped: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
             })?;
             rows.collect()
         })
@@ -268,13 +312,19 @@ impl KeyStore for SqliteStore {
 
     async fn data_key(&self, id: i64) -> Result<Option<DataKeyRecord>, StoreError> {
         self.read(|c| {
-            c.prepare_cached(&format!("SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE id = ?1"))?
-                .query_row(params![id], data_key_from_row)
-                .optional()
+            c.prepare_cached(&format!(
+                "SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE id = ?1"
+            ))?
+            .query_row(params![id], data_key_from_row)
+            .optional()
         })
     }
 
-    async fn active_data_key(&self, purpose: &str, scope: &str) -> Result<Option<DataKeyRecord>, StoreError> {
+    async fn active_data_key(
+        &self,
+        purpose: &str,
+        scope: &str,
+    ) -> Result<Option<DataKeyRecord>, StoreError> {
         self.read(|c| {
             c.prepare_cached(&format!(
                 "SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE purpose = ?1 AND scope = ?2 AND active = 1"
@@ -297,8 +347,19 @@ impl PrincipalStore for SqliteStore {
         })?;
         rows.into_iter()
             .map(|(id, name, roles, key_hash, created_at, disabled)| {
-                let roles = roles.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect();
-                Ok(PrincipalRecord { id, name, roles, key_hash, created_at, disabled })
+                let roles = roles
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                Ok(PrincipalRecord {
+                    id,
+                    name,
+                    roles,
+                    key_hash,
+                    created_at,
+                    disabled,
+                })
             })
             .collect()
     }
@@ -318,21 +379,35 @@ impl PrincipalStore for SqliteStore {
     async fn set_principal_key(&self, id: &str, key_hash: Vec<u8>) -> Result<bool, StoreError> {
         let id = id.to_owned();
         self.writer
-            .write(move |tx| Ok(tx.execute("UPDATE principals SET key_hash = ?2 WHERE id = ?1", params![id, key_hash])? > 0))
+            .write(move |tx| {
+                Ok(tx.execute(
+                    "UPDATE principals SET key_hash = ?2 WHERE id = ?1",
+                    params![id, key_hash],
+                )? > 0)
+            })
             .await
     }
 
     async fn set_principal_disabled(&self, id: &str, disabled: bool) -> Result<bool, StoreError> {
         let id = id.to_owned();
         self.writer
-            .write(move |tx| Ok(tx.execute("UPDATE principals SET disabled = ?2 WHERE id = ?1", params![id, disabled])? > 0))
+            .write(move |tx| {
+                Ok(tx.execute(
+                    "UPDATE principals SET disabled = ?2 WHERE id = ?1",
+                    params![id, disabled],
+                )? > 0)
+            })
             .await
     }
 }
 
 #[async_trait]
 impl IdempotencyStore for SqliteStore {
-    async fn idempotency(&self, principal_id: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+    async fn idempotency(
+        &self,
+        principal_id: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
         self.read(|c| {
             c.prepare_cached(
                 "SELECT principal_id, key, fingerprint, status, body, created_at FROM idempotency
@@ -369,7 +444,12 @@ impl IdempotencyStore for SqliteStore {
 
     async fn purge_idempotency(&self, before: i64) -> Result<u64, StoreError> {
         self.writer
-            .write(move |tx| Ok(tx.execute("DELETE FROM idempotency WHERE created_at < ?1", params![before])? as u64))
+            .write(move |tx| {
+                Ok(tx.execute(
+                    "DELETE FROM idempotency WHERE created_at < ?1",
+                    params![before],
+                )? as u64)
+            })
             .await
     }
 }

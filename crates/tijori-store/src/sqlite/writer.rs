@@ -14,7 +14,8 @@ use crate::StoreError;
 /// The most jobs folded into one commit.
 const MAX_GROUP: usize = 512;
 
-type Apply = Box<dyn FnOnce(&Transaction<'_>) -> Result<Box<dyn std::any::Any + Send>, StoreError> + Send>;
+type Apply =
+    Box<dyn FnOnce(&Transaction<'_>) -> Result<Box<dyn std::any::Any + Send>, StoreError> + Send>;
 
 pub(crate) struct Job {
     apply: Apply,
@@ -44,7 +45,8 @@ impl Writer {
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        let apply: Apply = Box::new(move |tx| f(tx).map(|v| Box::new(v) as Box<dyn std::any::Any + Send>));
+        let apply: Apply =
+            Box::new(move |tx| f(tx).map(|v| Box::new(v) as Box<dyn std::any::Any + Send>));
         self.tx
             .send(Job { apply, reply })
             .map_err(|_| StoreError::Unavailable("the writer thread has stopped".into()))?;

@@ -1,0 +1,153 @@
+//! `tijori server`: builds the vault from its parts and serves the API until interrupted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use tijori_core::{SystemClock, Vault, VaultConfig};
+use tijori_crypto::DevKeyFile;
+use tijori_server::{app, AppState, Metrics, ServerConfig};
+use tijori_store::sqlite::SqliteStore;
+
+use crate::ServerArgs;
+
+/// Name of the dev root key file inside the data dir.
+const DEV_KEY_FILE: &str = "dev-root.key";
+/// How often expired tokens, codes and idempotency answers are removed.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
+
+pub(crate) fn run(args: ServerArgs) -> Result<()> {
+    if !args.dev {
+        bail!(
+            "production mode (a sealed start unsealed by custodians' key shares or an HSM, over TLS) \
+             is not available in this version yet.\nFor a trial vault run: tijori server --dev"
+        );
+    }
+    if !args.listen.ip().is_loopback() {
+        bail!(
+            "dev mode serves plain HTTP and so listens on loopback only, not {}.\n\
+             Use --listen 127.0.0.1:{}",
+            args.listen,
+            args.listen.port()
+        );
+    }
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+async fn serve(args: ServerArgs) -> Result<()> {
+    create_private_dir(&args.data_dir)?;
+    let key_path = args.data_dir.join(DEV_KEY_FILE);
+    let (provider, created) = DevKeyFile::load_or_create(&key_path).context("dev root key")?;
+    tracing::warn!(
+        key_file = %key_path.display(),
+        created,
+        "DEV MODE IS INSECURE: the root key is a plain file beside the data it protects, and HTTP is \
+         unencrypted. Never put real customer data in a dev vault."
+    );
+    let store = SqliteStore::open(&args.data_dir)
+        .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
+    let vault = Vault::open(
+        Arc::new(store),
+        Arc::new(SystemClock),
+        VaultConfig::default(),
+    )
+    .await?;
+    vault
+        .unseal(&provider)
+        .await
+        .context("unsealing with the dev key file")?;
+    drop(provider);
+
+    match &args.dev_root_token {
+        Some(token) => vault.install_root_token(token).await?,
+        None if !vault.has_root().await? => {
+            let token = vault.generate_root_token().await?;
+            println!("Root token (admin; shown once, keep it safe): {token}");
+        }
+        None => println!("Root token: the one printed at this data dir's first start (or pass --dev-root-token)."),
+    }
+
+    let vault = Arc::new(vault);
+    let state = AppState {
+        vault: vault.clone(),
+        metrics: Arc::new(Metrics::default()),
+    };
+    let router = app(
+        state,
+        &ServerConfig {
+            body_limit: args.body_limit,
+        },
+    );
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
+        loop {
+            tick.tick().await;
+            if let Err(e) = vault.housekeeping().await {
+                tracing::warn!(error = %e, "housekeeping failed; will retry");
+            }
+        }
+    });
+
+    println!("tijori listening on http://{addr} (dev mode)");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn create_private_dir(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating the data dir {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,100 @@
+//! The single error boundary: every failure becomes `{"error": {code, message, request_id}}`
+//! with the status API.md gives its code. Internal causes are logged here and never sent.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tijori_core::CoreError;
+use tijori_types::api::{ErrorBody, ErrorEnvelope};
+use tijori_types::ErrorCode;
+
+use crate::context::request_id;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        status_of(self.code)
+    }
+
+    /// The error object, with this request's id.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.code.as_str().to_owned(),
+            message: self.message.clone(),
+            request_id: request_id(),
+        }
+    }
+
+    /// Status and JSON bytes, for answers that must be saved (idempotency).
+    pub fn to_parts(&self) -> (StatusCode, Vec<u8>) {
+        let body = serde_json::to_vec(&ErrorEnvelope { error: self.body() }).unwrap_or_default();
+        (self.status(), body)
+    }
+}
+
+/// API.md's status for each code.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::MalformedJson | ErrorCode::UnknownField | ErrorCode::InvalidRequest => {
+            StatusCode::BAD_REQUEST
+        }
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden | ErrorCode::TrainingExpired => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::IdempotencyConflict => StatusCode::CONFLICT,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::InvalidCardNumber
+        | ErrorCode::InvalidIban
+        | ErrorCode::InvalidCnic
+        | ErrorCode::InvalidPkMobile
+        | ErrorCode::InvalidValue
+        | ErrorCode::UnsupportedFormat => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Sealed | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> ApiError {
+        match &e {
+            CoreError::Unavailable(cause) => {
+                tracing::error!(request_id = %request_id(), %cause, "storage unavailable")
+            }
+            CoreError::Internal(cause) => {
+                tracing::error!(request_id = %request_id(), %cause, "internal error")
+            }
+            _ => {}
+        }
+        ApiError {
+            code: e.code(),
+            message: e.public_message(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = self.to_parts();
+        let mut resp = (status, body).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        resp
+    }
+}

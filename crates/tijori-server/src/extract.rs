@@ -1,0 +1,150 @@
+//! Extractors: the authenticated caller, and JSON bodies parsed with our error format. A JSON
+//! error message names the problem and the place, never the submitted content.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+use tijori_core::Principal;
+use tijori_types::ErrorCode;
+
+use crate::{ApiError, AppState};
+
+/// The principal behind the request's bearer credential.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let unauthenticated = || {
+            ApiError::new(
+                ErrorCode::Unauthenticated,
+                "a valid credential is required: send 'Authorization: Bearer <api key or session token>'",
+            )
+        };
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(unauthenticated)?;
+        let value = header.to_str().map_err(|_| unauthenticated())?;
+        let (scheme, credential) = value.split_once(' ').ok_or_else(unauthenticated)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(unauthenticated());
+        }
+        state
+            .vault
+            .authenticate(credential.trim())
+            .map(Caller)
+            .map_err(|_| unauthenticated())
+    }
+}
+
+/// The raw body, within the configured limit (413 past it).
+pub struct Body(pub Bytes);
+
+impl FromRequest<AppState> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Body, ApiError> {
+        match Bytes::from_request(req, state).await {
+            Ok(b) => Ok(Body(b)),
+            Err(rej) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "the request body is over the size limit; send less per request (batches: split them)",
+            )),
+            Err(_) => Err(ApiError::new(ErrorCode::InvalidRequest, "the request body could not be read")),
+        }
+    }
+}
+
+/// Parses a JSON body into `T`, refusing unknown fields, with our error codes.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| json_error(&e))
+}
+
+/// Parses a JSON value (a batch item) into `T`, with the same error codes.
+pub fn parse_value<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
+    serde_json::from_value(v).map_err(|e| json_error(&e))
+}
+
+fn json_error(e: &serde_json::Error) -> ApiError {
+    match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+            ErrorCode::MalformedJson,
+            format!(
+                "the body is not valid JSON (line {}, column {}); send a JSON object",
+                e.line(),
+                e.column()
+            ),
+        ),
+        Category::Data => {
+            let text = e.to_string();
+            if let Some(rest) = text.strip_prefix("unknown field `") {
+                let name = rest.split('`').next().unwrap_or("");
+                let shown = if name.len() <= 64
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    format!("'{name}'")
+                } else {
+                    "a field".to_owned()
+                };
+                ApiError::new(
+                    ErrorCode::UnknownField,
+                    format!("the body has {shown}, which this endpoint does not accept; remove it (see GET /v1/openapi.json)"),
+                )
+            } else if let Some(rest) = text.strip_prefix("missing field `") {
+                let name = rest.split('`').next().unwrap_or("");
+                ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("the body lacks the required field '{name}'"),
+                )
+            } else {
+                ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    "a field has the wrong JSON type or an unknown value; see GET /v1/openapi.json for the schema",
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tijori_types::api::TokenizeRequest;
+
+    #[test]
+    fn json_errors_have_our_codes_and_never_echo_values() {
+        let cases = [
+            (
+                r#"{"type":"card_number","value":"4111111111111111""#,
+                ErrorCode::MalformedJson,
+            ),
+            (
+                r#"{"type":"card_number","value":"4111111111111111","vaule":1}"#,
+                ErrorCode::UnknownField,
+            ),
+            (r#"{"type":"card_number"}"#, ErrorCode::InvalidRequest),
+            (
+                r#"{"type":"card_number","value":4111111111111111}"#,
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                r#"{"type":"card_number","value":"x","format":"4111111111111111"}"#,
+                ErrorCode::InvalidRequest,
+            ),
+            ("", ErrorCode::MalformedJson),
+        ];
+        for (body, code) in cases {
+            let err = parse_json::<TokenizeRequest>(body.as_bytes())
+                .err()
+                .unwrap();
+            assert_eq!(err.code, code, "{body}");
+            assert!(!err.message.contains("4111111111111111"), "{}", err.message);
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! One module per resource.
+
+pub(crate) mod principals;
+pub(crate) mod sys;
+pub(crate) mod tokens;

@@ -1,0 +1,203 @@
+//! `/v1/tokens`, `/v1/tokens/batch`, `/v1/tokens/search`, `/v1/tokens/{token}` and
+//! `/v1/detokenize`. Handlers authorize first, then parse, then call the core; values pass
+//! through here only on their way in (request) or out (detokenize answer), never into a log.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use tijori_core::policy::{authorize, Delete, Detokenize, Search, Tokenize};
+use tijori_core::{CoreError, Principal, Tokenized};
+use tijori_types::api::{BatchRequest, DetokenizeRequest, SearchRequest, TokenizeRequest};
+use tijori_types::ErrorCode;
+
+use crate::extract::{parse_json, parse_value, Body, Caller};
+use crate::{ApiError, AppState};
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut resp = (status, body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn to_bytes<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(v).map_err(|e| CoreError::Internal(e.to_string()).into())
+}
+
+/// Runs `work` once per `Idempotency-Key`: a retry with the same key and body gets the first
+/// answer again; without the header the work simply runs.
+async fn idempotent<F>(
+    s: &AppState,
+    p: &Principal,
+    headers: &HeaderMap,
+    route: &str,
+    body: &[u8],
+    work: F,
+) -> Result<Response, ApiError>
+where
+    F: std::future::Future<Output = Result<(StatusCode, Vec<u8>), ApiError>>,
+{
+    let Some(key) = headers.get(IDEMPOTENCY_KEY) else {
+        let (status, bytes) = work.await?;
+        return Ok(json_response(status, bytes));
+    };
+    let key = key.to_str().map_err(|_| {
+        ApiError::new(
+            ErrorCode::InvalidValue,
+            "Idempotency-Key must be 1-255 visible ASCII characters",
+        )
+    })?;
+    match s.vault.idempotency_begin(p, key, route, body).await? {
+        Err(replay) => {
+            let status = StatusCode::from_u16(replay.status).unwrap_or(StatusCode::OK);
+            Ok(json_response(status, replay.body))
+        }
+        Ok(guard) => {
+            let (status, bytes) = work.await.unwrap_or_else(|e| e.to_parts());
+            if let Err(e) = s
+                .vault
+                .idempotency_finish(guard, status.as_u16(), bytes.clone())
+                .await
+            {
+                // The work is done and durable; only a retry's replay is lost. Say so, answer.
+                tracing::warn!(error = %e, "could not save the idempotent answer");
+            }
+            Ok(json_response(status, bytes))
+        }
+    }
+}
+
+fn token_answer(result: Tokenized) -> Result<(StatusCode, Vec<u8>), ApiError> {
+    let (resp, created) = result?;
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        to_bytes(&resp)?,
+    ))
+}
+
+pub(crate) async fn create(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    let auth = authorize::<Tokenize>(&p)?;
+    let work = async {
+        let req: TokenizeRequest = parse_json(&body)?;
+        token_answer(s.vault.tokenize(&auth, req).await)
+    };
+    idempotent(&s, &p, &headers, "POST /v1/tokens", &body, work).await
+}
+
+pub(crate) async fn batch(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    let auth = authorize::<Tokenize>(&p)?;
+    let work = async {
+        let req: BatchRequest = parse_json(&body)?;
+        if req.items.len() > s.vault.config().max_batch {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "a batch takes at most {} items; split it",
+                    s.vault.config().max_batch
+                ),
+            ));
+        }
+        // Items that do not parse keep their place with their own error.
+        let mut parse_errors: Vec<Option<ApiError>> = Vec::with_capacity(req.items.len());
+        let mut parsed = Vec::new();
+        for item in req.items {
+            match parse_value::<TokenizeRequest>(item) {
+                Ok(r) => {
+                    parse_errors.push(None);
+                    parsed.push(Ok(r));
+                }
+                Err(e) => parse_errors.push(Some(e)),
+            }
+        }
+        let mut results = s.vault.tokenize_many(&auth, parsed).await?.into_iter();
+        let mut items = Vec::with_capacity(parse_errors.len());
+        for slot in parse_errors {
+            let item = match slot {
+                Some(e) => json!({ "error": e.body() }),
+                None => match results.next() {
+                    Some(Ok((resp, _))) => serde_json::to_value(resp)
+                        .map_err(|e| CoreError::Internal(e.to_string()))?,
+                    Some(Err(e)) => json!({ "error": ApiError::from(e).body() }),
+                    None => {
+                        return Err(CoreError::Internal("batch answers ran short".into()).into())
+                    }
+                },
+            };
+            items.push(item);
+        }
+        Ok((StatusCode::OK, to_bytes(&json!({ "items": items }))?))
+    };
+    idempotent(&s, &p, &headers, "POST /v1/tokens/batch", &body, work).await
+}
+
+pub(crate) async fn detokenize(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    let auth = authorize::<Detokenize>(&p)?;
+    let req: DetokenizeRequest = parse_json(&body)?;
+    let results = s.vault.detokenize(&auth, &req.tokens).await?;
+    let items: Vec<Value> = req
+        .tokens
+        .iter()
+        .zip(results)
+        .map(|(token, r)| match r {
+            Ok(d) => {
+                json!({ "token": d.token, "type": d.data_type.as_str(), "value": d.value.as_str() })
+            }
+            Err(e) => json!({ "token": token, "error": ApiError::from(e).body() }),
+        })
+        .collect();
+    Ok(Json(json!({ "items": items })).into_response())
+}
+
+pub(crate) async fn search(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    let auth = authorize::<Search>(&p)?;
+    let req: SearchRequest = parse_json(&body)?;
+    let token = s.vault.search(&auth, req).await?;
+    Ok(Json(json!({ "token": token })).into_response())
+}
+
+pub(crate) async fn describe(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(token): Path<String>,
+) -> Result<Response, ApiError> {
+    let auth = authorize::<Search>(&p)?;
+    Ok(Json(s.vault.describe(&auth, &token).await?).into_response())
+}
+
+pub(crate) async fn delete(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(token): Path<String>,
+) -> Result<Response, ApiError> {
+    let auth = authorize::<Delete>(&p)?;
+    s.vault.delete(&auth, &token).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
