@@ -1,0 +1,274 @@
+//! One conformance suite for every store. Today it runs against SQLite; the PostgreSQL store
+//! will run the same functions when `DATABASE_URL` is set.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
+
+use std::path::PathBuf;
+
+use tijori_store::sqlite::SqliteStore;
+use tijori_store::{
+    DataKeyRecord, IdempotencyRecord, InsertOutcome, KekRecord, KeyStore, PrincipalRecord, Store,
+    TokenRecord, TokenStore,
+};
+
+fn sqlite(name: &str) -> SqliteStore {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    SqliteStore::open(&d).unwrap()
+}
+
+async fn with_key(s: &dyn Store) -> i64 {
+    s.insert_kek(KekRecord {
+        version: 1,
+        provider: "test".into(),
+        wrapped: vec![1; 60],
+        created_at: 0,
+    })
+    .await
+    .unwrap();
+    s.insert_data_key(DataKeyRecord {
+        id: 0,
+        purpose: "data".into(),
+        scope: String::new(),
+        kek_version: 1,
+        wrapped: vec![2; 60],
+        created_at: 0,
+    })
+    .await
+    .unwrap()
+    .id
+}
+
+fn record(token: &str, key: i64, index: Option<u8>, expires_at: Option<i64>) -> TokenRecord {
+    TokenRecord {
+        token: token.into(),
+        data_type: "card_number".into(),
+        ciphertext: vec![9; 40],
+        data_key_id: key,
+        blind_index: index.map(|b| vec![b; 32]),
+        masked: "411111******1111".into(),
+        subject: None,
+        metadata: Some(r#"{"a":1}"#.into()),
+        created_at: 100,
+        expires_at,
+    }
+}
+
+async fn tokens(s: &dyn Store) {
+    let key = with_key(s).await;
+    let out = s
+        .insert_tokens(
+            vec![
+                record("t1", key, None, None),
+                record("t2", key, Some(7), None),
+            ],
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out, vec![InsertOutcome::Inserted, InsertOutcome::Inserted]);
+    assert_eq!(
+        s.token("t1", 100).await.unwrap().unwrap(),
+        record("t1", key, None, None)
+    );
+    // Same token string: taken. Same blind index: the existing token, even within one commit.
+    let out = s
+        .insert_tokens(
+            vec![
+                record("t1", key, None, None),
+                record("t3", key, Some(7), None),
+                record("t4", key, Some(8), None),
+                record("t5", key, Some(8), None),
+            ],
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out[0], InsertOutcome::TokenTaken);
+    assert_eq!(
+        out[1],
+        InsertOutcome::Existing(record("t2", key, Some(7), None))
+    );
+    assert_eq!(out[2], InsertOutcome::Inserted);
+    assert_eq!(
+        out[3],
+        InsertOutcome::Existing(record("t4", key, Some(8), None))
+    );
+    assert_eq!(
+        s.token_by_index("card_number", &[7; 32], 100)
+            .await
+            .unwrap()
+            .unwrap()
+            .token,
+        "t2"
+    );
+    assert!(
+        s.token_by_index("iban", &[7; 32], 100)
+            .await
+            .unwrap()
+            .is_none(),
+        "indexes are per type"
+    );
+    let many = s
+        .tokens(&["t1".into(), "zz".into(), "t2".into()], 100)
+        .await
+        .unwrap();
+    assert_eq!(many.len(), 2);
+    assert!(s.delete_token("t1", 100).await.unwrap());
+    assert!(!s.delete_token("t1", 100).await.unwrap());
+    assert!(s.token("t1", 100).await.unwrap().is_none());
+}
+
+async fn expiry(s: &dyn Store) {
+    let key = with_key(s).await;
+    s.insert_tokens(vec![record("e1", key, Some(1), Some(200))], 100)
+        .await
+        .unwrap();
+    assert!(s.token("e1", 199).await.unwrap().is_some());
+    assert!(s.token("e1", 200).await.unwrap().is_none());
+    assert!(s
+        .token_by_index("card_number", &[1; 32], 200)
+        .await
+        .unwrap()
+        .is_none());
+    // An expired deterministic token gives way to a new one.
+    let out = s
+        .insert_tokens(vec![record("e2", key, Some(1), None)], 300)
+        .await
+        .unwrap();
+    assert_eq!(out, vec![InsertOutcome::Inserted]);
+    assert!(!s.delete_token("e1", 300).await.unwrap());
+    s.insert_tokens(vec![record("e3", key, None, Some(250))], 100)
+        .await
+        .unwrap();
+    assert_eq!(s.purge_expired(300).await.unwrap(), 1);
+}
+
+async fn keys(s: &dyn Store) {
+    let id = with_key(s).await;
+    assert!(!s
+        .insert_kek(KekRecord {
+            version: 1,
+            provider: "x".into(),
+            wrapped: vec![],
+            created_at: 5
+        })
+        .await
+        .unwrap());
+    assert_eq!(s.keks().await.unwrap().len(), 1);
+    // A second active key for the same purpose and scope is refused: the first one is answered.
+    let again = s
+        .insert_data_key(DataKeyRecord {
+            id: 0,
+            purpose: "data".into(),
+            scope: String::new(),
+            kek_version: 1,
+            wrapped: vec![3; 60],
+            created_at: 9,
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.id, id);
+    assert_eq!(again.wrapped, vec![2; 60]);
+    let other = s
+        .insert_data_key(DataKeyRecord {
+            id: 0,
+            purpose: "data".into(),
+            scope: "subject:a".into(),
+            kek_version: 1,
+            wrapped: vec![4; 60],
+            created_at: 9,
+        })
+        .await
+        .unwrap();
+    assert_ne!(other.id, id);
+    assert_eq!(s.data_key(other.id).await.unwrap().unwrap(), other);
+    assert_eq!(
+        s.active_data_key("data", "subject:a")
+            .await
+            .unwrap()
+            .unwrap(),
+        other
+    );
+    assert!(s
+        .active_data_key("data", "subject:b")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn principals_and_idempotency(s: &dyn Store) {
+    let p = PrincipalRecord {
+        id: "p1".into(),
+        name: "svc".into(),
+        roles: vec!["tokenizer".into(), "support".into()],
+        key_hash: vec![5; 32],
+        created_at: 1,
+        disabled: false,
+    };
+    s.insert_principal(p.clone()).await.unwrap();
+    assert_eq!(s.principals().await.unwrap(), vec![p]);
+    assert!(s.set_principal_disabled("p1", true).await.unwrap());
+    assert!(s.set_principal_key("p1", vec![6; 32]).await.unwrap());
+    assert!(!s.set_principal_key("nobody", vec![7; 32]).await.unwrap());
+    let got = &s.principals().await.unwrap()[0];
+    assert!(got.disabled && got.key_hash == vec![6; 32]);
+
+    let rec = IdempotencyRecord {
+        principal_id: "p1".into(),
+        key: "k".into(),
+        fingerprint: vec![1; 32],
+        status: 201,
+        body: b"{}".to_vec(),
+        created_at: 10,
+    };
+    assert!(s.put_idempotency(rec.clone()).await.unwrap());
+    assert_eq!(s.idempotency("p1", "k").await.unwrap().unwrap(), rec);
+    assert!(s.idempotency("p2", "k").await.unwrap().is_none());
+    assert_eq!(s.purge_idempotency(11).await.unwrap(), 1);
+    s.set_meta("vault_id", "v1").await.unwrap();
+    s.set_meta("vault_id", "v2").await.unwrap();
+    assert_eq!(s.meta("vault_id").await.unwrap().as_deref(), Some("v2"));
+}
+
+#[tokio::test]
+async fn sqlite_tokens() {
+    tokens(&sqlite("tokens")).await;
+}
+
+#[tokio::test]
+async fn sqlite_expiry() {
+    expiry(&sqlite("expiry")).await;
+}
+
+#[tokio::test]
+async fn sqlite_keys() {
+    keys(&sqlite("keys")).await;
+}
+
+#[tokio::test]
+async fn sqlite_principals_and_idempotency() {
+    principals_and_idempotency(&sqlite("principals")).await;
+}
+
+#[tokio::test]
+async fn sqlite_reopen_keeps_everything() {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("store-reopen-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let key = {
+        let s = SqliteStore::open(&d).unwrap();
+        let key = with_key(&s).await;
+        s.insert_tokens(vec![record("r1", key, None, None)], 100)
+            .await
+            .unwrap();
+        key
+    };
+    let s = SqliteStore::open(&d).unwrap();
+    assert_eq!(
+        s.token("r1", 100).await.unwrap().unwrap(),
+        record("r1", key, None, None)
+    );
+}
