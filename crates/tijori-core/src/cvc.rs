@@ -20,6 +20,9 @@ pub(crate) struct CvcInfo {
     pub expires_at: i64,
 }
 
+/// A revealed code and what was kept with it.
+pub(crate) type Taken = (Zeroizing<Vec<u8>>, CvcInfo);
+
 struct Entry {
     sealed: Vec<u8>,
     info: CvcInfo,
@@ -68,11 +71,7 @@ impl CvcStore {
     }
 
     /// Removes a code and gives back its value: the first detokenize is the last.
-    pub(crate) fn take(
-        &self,
-        token: &str,
-        now: i64,
-    ) -> Result<Option<(Zeroizing<Vec<u8>>, CvcInfo)>, CoreError> {
+    pub(crate) fn take(&self, token: &str, now: i64) -> Result<Option<Taken>, CoreError> {
         let entry = self.entries.lock().map_err(|_| poisoned())?.remove(token);
         match entry {
             Some(e) if e.info.expires_at > now => {
