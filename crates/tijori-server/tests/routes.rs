@@ -1,0 +1,107 @@
+//! The router in-process (axum's `oneshot`): every operation the OpenAPI document describes is
+//! routed, and answers in our error format with a request id when called without a credential.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body};
+use axum::http::{Method, Request, StatusCode};
+use tijori_core::{SystemClock, Vault, VaultConfig};
+use tijori_crypto::DevKeyFile;
+use tijori_server::{app, AppState, Metrics, ServerConfig};
+use tijori_store::sqlite::SqliteStore;
+use tower::ServiceExt;
+
+async fn router(name: &str) -> axum::Router {
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("routes-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Arc::new(SqliteStore::open(&dir).unwrap());
+    let vault = Vault::open(store, Arc::new(SystemClock), VaultConfig::default())
+        .await
+        .unwrap();
+    let (provider, _) = DevKeyFile::load_or_create(&dir.join("root.key")).unwrap();
+    vault.unseal(&provider).await.unwrap();
+    let state = AppState {
+        vault: Arc::new(vault),
+        metrics: Arc::new(Metrics::default()),
+    };
+    app(state, &ServerConfig::default())
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_routed_and_guarded() {
+    let app = router("documented").await;
+    let doc = tijori_server::openapi::document("test");
+    let mut seen = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let public = op["security"].as_array().is_some_and(|s| s.is_empty());
+            let uri = path.replace("{token}", "tok_0").replace("{id}", "prn_0");
+            let req = Request::builder()
+                .method(Method::from_bytes(method.to_uppercase().as_bytes()).unwrap())
+                .uri(&uri)
+                .body(Body::empty())
+                .unwrap();
+            let resp = app.clone().oneshot(req).await.unwrap();
+            let status = resp.status();
+            let id = resp
+                .headers()
+                .get("x-request-id")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+            assert!(id.is_some(), "{method} {path}: no x-request-id");
+            if public {
+                assert_eq!(status, StatusCode::OK, "{method} {path}");
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} must need a credential"
+                );
+                let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(json["error"]["code"], "unauthenticated");
+                assert_eq!(json["error"]["request_id"].as_str(), id.as_deref());
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen >= 14, "the document lists {seen} operations");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_use_our_error_format() {
+    let app = router("fallbacks").await;
+    for (method, uri, status, code) in [
+        (
+            Method::GET,
+            "/v1/nothing-here",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Method::PUT,
+            "/v1/tokens",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+    ] {
+        let resp = app
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .method(method)
+                    .uri(uri)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status);
+        let json: serde_json::Value =
+            serde_json::from_slice(&to_bytes(resp.into_body(), 1 << 20).await.unwrap()).unwrap();
+        assert_eq!(json["error"]["code"], code);
+    }
+}
