@@ -88,13 +88,11 @@ async fn serve(args: ServerArgs) -> Result<()> {
     let state = AppState {
         vault: vault.clone(),
         metrics: Arc::new(Metrics::default()),
-    };
-    let router = app(
-        state,
-        &ServerConfig {
+        config: ServerConfig {
             body_limit: args.body_limit,
         },
-    );
+    };
+    let router = app(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

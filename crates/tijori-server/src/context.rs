@@ -1,14 +1,19 @@
 //! Per-request context: a fresh random request id (in the `x-request-id` header, in error
 //! bodies, in the log line), one access-log line without bodies or values, and metrics.
+//! It also reads the whole request body (within the limit) before anything answers: a refusal
+//! sent before the body is read would leave the rest of it on a keep-alive connection, and the
+//! client's next request on that connection would fail.
 
 use std::time::Instant;
 
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::HeaderValue;
+use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use tijori_types::ErrorCode;
 
-use crate::AppState;
+use crate::{ApiError, AppState};
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -45,7 +50,10 @@ pub(crate) async fn request_context(
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
     let started = Instant::now();
-    let mut resp = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    let limit = state.config.body_limit;
+    let mut resp = REQUEST_ID
+        .scope(id.clone(), buffered(req, next, limit))
+        .await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }
@@ -53,4 +61,30 @@ pub(crate) async fn request_context(
     state.metrics.observe(method.as_str(), &route, status);
     tracing::info!(request_id = %id, %method, %route, status, micros = started.elapsed().as_micros() as u64, "request");
     resp
+}
+
+/// Runs the request with its body read in full first; past `limit`, answers 413 and closes.
+async fn buffered(req: Request, next: Next, limit: usize) -> Response {
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let bytes = match declared {
+        Some(n) if n > limit as u64 => None,
+        _ => axum::body::to_bytes(body, limit).await.ok(),
+    };
+    let Some(bytes) = bytes else {
+        let mut resp = ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "the request body is over the size limit (or was cut off); send less per request",
+        )
+        .into_response();
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return resp;
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }

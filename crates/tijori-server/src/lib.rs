@@ -40,10 +40,12 @@ impl Default for ServerConfig {
 pub struct AppState {
     pub vault: Arc<Vault>,
     pub metrics: Arc<Metrics>,
+    pub config: ServerConfig,
 }
 
 /// The whole API as a router; tests drive it with `oneshot`, the CLI serves it on a socket.
-pub fn app(state: AppState, config: &ServerConfig) -> Router {
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.config.body_limit;
     Router::new()
         .route("/v1/health", get(routes::sys::health))
         .route("/v1/openapi.json", get(routes::sys::openapi))
@@ -75,6 +77,6 @@ pub fn app(state: AppState, config: &ServerConfig) -> Router {
             state.clone(),
             context::request_context,
         ))
-        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }

@@ -14,8 +14,8 @@ use tijori_store::sqlite::SqliteStore;
 use tower::ServiceExt;
 
 async fn router(name: &str) -> axum::Router {
-    let dir =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("routes-{name}-{}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("routes-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let store = Arc::new(SqliteStore::open(&dir).unwrap());

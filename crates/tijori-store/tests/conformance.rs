@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use tijori_store::sqlite::SqliteStore;
 use tijori_store::{
-    DataKeyRecord, IdempotencyRecord, InsertOutcome, KekRecord, KeyStore, PrincipalRecord, Store,
+    DataKeyRecord, IdempotencyRecord, InsertOutcome, KekRecord, PrincipalRecord, Store,
     TokenRecord, TokenStore,
 };
 

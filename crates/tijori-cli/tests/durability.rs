@@ -1,0 +1,261 @@
+//! Durability and data-at-rest hygiene: an acknowledged token survives SIGKILL, and no value
+//! reaches a file of the data dir or the server's output in the clear.
+// These are tests: a failed unwrap, expect or assertion is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+/// Acknowledged tokens to collect before the kill.
+const ACKED_BEFORE_KILL: usize = 2000;
+const WRITERS: usize = 8;
+
+/// One tokenize over a plain agent: `None` on a transport error (the server is gone) or a
+/// broken answer, else the status and body.
+fn try_tokenize(agent: &ureq::Agent, url: &str, key: &str, value: &str) -> Option<(u16, Value)> {
+    let res = agent
+        .post(&format!("{url}/v1/tokens"))
+        .set("Authorization", &format!("Bearer {key}"))
+        .send_json(json!({"type": "card_number", "value": value}));
+    match res {
+        Ok(r) => {
+            let status = r.status();
+            r.into_json::<Value>().ok().map(|v| (status, v))
+        }
+        Err(ureq::Error::Status(code, r)) => {
+            Some((code, r.into_json::<Value>().unwrap_or(Value::Null)))
+        }
+        Err(_) => None,
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    acked: Vec<(String, String)>,
+    failures: Vec<String>,
+    finished: usize,
+}
+
+#[test]
+fn acknowledged_tokens_survive_sigkill() {
+    let mut s = start("durability");
+    let key = s.principal("durable", &["tokenizer", "revealer"]);
+    let shared = Arc::new((Mutex::new(Shared::default()), Condvar::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let handles: Vec<_> = (0..WRITERS)
+        .map(|_| {
+            let (shared, stop, url, key) =
+                (shared.clone(), stop.clone(), s.url.clone(), key.clone());
+            std::thread::spawn(move || {
+                let agent = ureq::AgentBuilder::new()
+                    .timeout(Duration::from_secs(30))
+                    .build();
+                let (lock, cv) = &*shared;
+                // Keeps sending until the server is gone (or, if the test fails, until told to stop).
+                while !stop.load(Ordering::SeqCst) {
+                    let value = card();
+                    match try_tokenize(&agent, &url, &key, &value) {
+                        Some((201, body)) => match body["token"].as_str() {
+                            Some(t) => lock.lock().unwrap().acked.push((t.to_owned(), value)),
+                            None => lock
+                                .lock()
+                                .unwrap()
+                                .failures
+                                .push(format!("201 without token: {body}")),
+                        },
+                        Some((status, body)) => {
+                            lock.lock()
+                                .unwrap()
+                                .failures
+                                .push(format!("{status}: {body}"));
+                            break;
+                        }
+                        None => break,
+                    }
+                    cv.notify_all();
+                }
+                lock.lock().unwrap().finished += 1;
+                cv.notify_all();
+            })
+        })
+        .collect();
+
+    // Wait (with a deadline) for a few hundred acknowledgements, then kill mid-stream.
+    let (lock, cv) = &*shared;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    {
+        let mut g = lock.lock().unwrap();
+        while g.acked.len() < ACKED_BEFORE_KILL && g.failures.is_empty() && g.finished < WRITERS {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            g = cv.wait_timeout(g, left).unwrap().0;
+        }
+        let (n, failures) = (g.acked.len(), g.failures.clone());
+        if n < ACKED_BEFORE_KILL {
+            stop.store(true, Ordering::SeqCst);
+            drop(g);
+            panic!("only {n} tokens acknowledged before the deadline; failures: {failures:?}");
+        }
+    }
+    s.kill();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let shared = std::mem::take(&mut *lock.lock().unwrap());
+    assert!(
+        shared.failures.is_empty(),
+        "writers saw errors: {:?}",
+        shared.failures
+    );
+    let acked = shared.acked;
+    assert!(acked.len() >= ACKED_BEFORE_KILL);
+
+    eprintln!("{} tokens acknowledged before SIGKILL", acked.len());
+    s.restart();
+    for chunk in acked.chunks(1000) {
+        let tokens: Vec<&str> = chunk.iter().map(|(t, _)| t.as_str()).collect();
+        let r = detokenize(&s, &key, &tokens);
+        assert_eq!(r.status, 200, "{}", &r.text[..r.text.len().min(500)]);
+        let items = r.json["items"].as_array().unwrap();
+        assert_eq!(items.len(), chunk.len());
+        for ((t, value), item) in chunk.iter().zip(items) {
+            assert_eq!(item["token"], t.as_str());
+            assert_eq!(
+                item["value"],
+                value.as_str(),
+                "acknowledged token {t} lost or wrong after SIGKILL: {item}"
+            );
+        }
+    }
+}
+
+#[test]
+fn no_value_in_data_dir_files_or_output() {
+    let mut s = start("scan");
+    let key = s.principal("scan-revealer", &["revealer"]);
+
+    // (type, submitted form, extra deterministic?, forms that must never appear)
+    let c = card();
+    let (cn_raw, cn) = cnic();
+    let (mob_raw, mob) = pk_mobile();
+    let iban = iban_pk();
+    let acct = bank_account();
+    let txt = text();
+    let c2 = card();
+    let cases: Vec<(&str, String, bool, Vec<String>)> = vec![
+        (
+            "card_number",
+            grouped(&c, ' '),
+            false,
+            vec![c.clone(), grouped(&c, ' ')],
+        ),
+        ("card_number", c2.clone(), true, vec![c2.clone()]),
+        (
+            "iban",
+            grouped(&iban, ' ').to_lowercase(),
+            true,
+            vec![iban.clone(), grouped(&iban, ' ').to_lowercase()],
+        ),
+        (
+            "cnic",
+            cn_raw.clone(),
+            true,
+            vec![cn.clone(), cn_raw.clone()],
+        ),
+        (
+            "pk_mobile",
+            mob_raw.clone(),
+            false,
+            vec![mob.clone(), mob_raw.clone(), mob[3..].to_owned()],
+        ),
+        (
+            "bank_account",
+            acct.to_lowercase(),
+            true,
+            vec![acct.clone(), acct.to_lowercase()],
+        ),
+        ("text", txt.clone(), false, vec![txt.clone()]),
+    ];
+    let mut tokens = Vec::new();
+    for (ty, value, deterministic, _) in &cases {
+        let r = tokenize(
+            &s,
+            &key,
+            json!({"type": ty, "value": value, "deterministic": deterministic}),
+        );
+        assert_eq!(r.status, 201, "{ty}: {}", r.text);
+        tokens.push(token_of(&r));
+    }
+    // Preserving tokens too, and a batch.
+    let c3 = card();
+    let r = tokenize(
+        &s,
+        &key,
+        json!({"type": "card_number", "value": c3, "format": "preserving"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let c4 = card();
+    let r = s.post(
+        "/v1/tokens/batch",
+        Some(&key),
+        &json!({"items": [{"type": "card_number", "value": c4}]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    // A card security code: a distinctive marker rides along in its metadata.
+    let cvc_marker = format!("cvc-marker-{}", hex(16));
+    let r = tokenize(
+        &s,
+        &key,
+        json!({"type": "card_security_code", "value": digits(4), "metadata": {"note": cvc_marker}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let cvc_token = token_of(&r);
+    // Reveal everything once so that reads are covered too (this also consumes the CVC).
+    let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    let r = detokenize(&s, &key, &refs);
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let mut forbidden: Vec<String> = cases.iter().flat_map(|(_, _, _, f)| f.clone()).collect();
+    forbidden.extend([c3.clone(), c4.clone()]);
+
+    s.kill();
+    let files = files_under(&s.data_dir);
+    assert!(!files.is_empty(), "the data dir is empty");
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        for v in &forbidden {
+            assert!(
+                !contains_bytes(&bytes, v.as_bytes()),
+                "{} contains a submitted value in the clear",
+                f.display()
+            );
+        }
+        assert!(
+            !contains_bytes(&bytes, cvc_token.as_bytes()),
+            "{} mentions the card security code's token",
+            f.display()
+        );
+        assert!(
+            !contains_bytes(&bytes, cvc_marker.as_bytes()),
+            "{} holds the card security code's request",
+            f.display()
+        );
+    }
+
+    let out = s.output();
+    for v in &forbidden {
+        assert!(
+            !out.contains(v.as_str()),
+            "the server output contains a submitted value"
+        );
+    }
+}
