@@ -27,8 +27,9 @@ async fn router(name: &str) -> axum::Router {
     let state = AppState {
         vault: Arc::new(vault),
         metrics: Arc::new(Metrics::default()),
+        config: ServerConfig::default(),
     };
-    app(state, &ServerConfig::default())
+    app(state)
 }
 
 #[tokio::test]
