@@ -193,7 +193,7 @@ fn every_other_endpoint_needs_a_valid_credential() {
             let headers: Vec<(&str, &str)> =
                 headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let body = body.as_ref().map(Value::to_string);
-            let r = fresh_call(&s, method, path, token, body.as_deref(), &headers);
+            let r = s.call_text(method, path, token, body.as_deref(), &headers);
             assert_eq!(r.status, 401, "{method} {path} with {what}: {}", r.text);
             assert_error(&r, 401, "unauthenticated");
         }
@@ -1315,28 +1315,28 @@ fn error_format_of_bad_requests() {
 
     let r = s.get("/v1/detokenize", Some(&key));
     assert_error(&r, 405, "method_not_allowed");
-    let r = fresh_json(
-        &s,
+    let r = s.call(
         "PUT",
         "/v1/tokens",
         Some(&key),
-        &json!({"type": "text", "value": "x"}),
+        Some(&json!({"type": "text", "value": "x"})),
+        &[],
     );
     assert_error(&r, 405, "method_not_allowed");
-    let r = fresh_json(
-        &s,
+    let r = s.call(
         "POST",
         "/v1/no-such-route",
         Some(&key),
-        &json!({"type": "text", "value": "x"}),
+        Some(&json!({"type": "text", "value": "x"})),
+        &[],
     );
     assert_error(&r, 404, "not_found");
-    let r = fresh_json(
-        &s,
+    let r = s.call(
         "POST",
         "/v1/tokens/search/extra",
         None,
-        &json!({"type": "text", "value": "x"}),
+        Some(&json!({"type": "text", "value": "x"})),
+        &[],
     );
     assert_error(&r, 404, "not_found");
     let r = s.call("DELETE", "/v1/health", Some(&key), None, &[]);
@@ -1362,24 +1362,24 @@ fn bodies_over_one_mib_are_refused() {
     let s = start("large");
     let key = s.principal("large-revealer", &["revealer"]);
     let big = "a".repeat(1024 * 1024 + 100);
-    let r = fresh_json(
-        &s,
+    let r = s.call(
         "POST",
         "/v1/tokens",
         Some(&key),
-        &json!({"type": "text", "value": big}),
+        Some(&json!({"type": "text", "value": big})),
+        &[],
     );
     assert_error(&r, 413, "payload_too_large");
     assert!(r.text.len() < 4096, "413 answer echoes the body");
     let items: Vec<Value> = (0..200)
         .map(|_| json!({"type": "text", "value": "b".repeat(6000)}))
         .collect();
-    let r = fresh_json(
-        &s,
+    let r = s.call(
         "POST",
         "/v1/tokens/batch",
         Some(&key),
-        &json!({ "items": items }),
+        Some(&json!({ "items": items })),
+        &[],
     );
     assert_error(&r, 413, "payload_too_large");
     // The server is fine afterwards.

@@ -63,28 +63,42 @@ pub(crate) async fn request_context(
     resp
 }
 
-/// Runs the request with its body read in full first; past `limit`, answers 413 and closes.
+/// How much more than the limit is read (and dropped) so that a client sending a too-large
+/// body still hears its 413 on a live connection; past this the connection is cut at once.
+const DRAIN_FACTOR: usize = 4;
+
+/// Runs the request with its body read in full first; past `limit`, answers 413.
 async fn buffered(req: Request, next: Next, limit: usize) -> Response {
     let (parts, body) = req.into_parts();
+    let drain = limit.saturating_mul(DRAIN_FACTOR);
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let bytes = match declared {
-        Some(n) if n > limit as u64 => None,
-        _ => axum::body::to_bytes(body, limit).await.ok(),
+    let read = match declared {
+        Some(n) if n > drain as u64 => None,
+        _ => axum::body::to_bytes(body, drain).await.ok(),
     };
-    let Some(bytes) = bytes else {
-        let mut resp = ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            "the request body is over the size limit (or was cut off); send less per request",
-        )
-        .into_response();
+    match read {
+        Some(bytes) if bytes.len() <= limit => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Some(_) => too_large(false),
+        None => too_large(true),
+    }
+}
+
+fn too_large(close: bool) -> Response {
+    let mut resp = ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        "the request body is over the size limit; send less per request (split batches)",
+    )
+    .into_response();
+    if close {
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return resp;
-    };
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    }
+    resp
 }

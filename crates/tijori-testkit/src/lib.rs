@@ -132,6 +132,24 @@ impl Server {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Reply {
+        self.call_text(
+            method,
+            path,
+            token,
+            body.map(|b| b.to_string()).as_deref(),
+            headers,
+        )
+    }
+
+    /// A request whose body (sent as JSON content) is given as text, possibly malformed.
+    pub fn call_text(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut req = self.agent.request(method, &format!("{}{}", self.url, path));
         if let Some(t) = token {
             req = req.set("Authorization", &format!("Bearer {t}"));
@@ -140,9 +158,7 @@ impl Server {
             req = req.set(k, v);
         }
         let res = match body {
-            Some(b) => req
-                .set("Content-Type", "application/json")
-                .send_string(&b.to_string()),
+            Some(b) => req.set("Content-Type", "application/json").send_string(b),
             None => req.call(),
         };
         to_reply(res)
@@ -150,14 +166,7 @@ impl Server {
 
     /// A request whose body is sent as given (for malformed JSON).
     pub fn call_raw(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> Reply {
-        let mut req = self.agent.request(method, &format!("{}{}", self.url, path));
-        if let Some(t) = token {
-            req = req.set("Authorization", &format!("Bearer {t}"));
-        }
-        to_reply(
-            req.set("Content-Type", "application/json")
-                .send_string(body),
-        )
+        self.call_text(method, path, token, Some(body), &[])
     }
 
     pub fn get(&self, path: &str, token: Option<&str>) -> Reply {

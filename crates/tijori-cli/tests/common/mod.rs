@@ -202,66 +202,6 @@ pub fn reveal(s: &Server, key: &str, token: &str) -> String {
         .to_owned()
 }
 
-/// A request on a connection of its own (never reused). For requests the server may refuse
-/// before reading their body (401, 404, 405, 413): the harness's pooled agent would otherwise
-/// reuse a connection the server closed, and the *next* test request would fail instead. That
-/// connection behaviour is tested on its own in `api.rs`.
-pub fn fresh_call(
-    s: &Server,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-    headers: &[(&str, &str)],
-) -> Reply {
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(60))
-        .max_idle_connections(0)
-        .max_idle_connections_per_host(0)
-        .build();
-    let mut req = agent.request(method, &format!("{}{}", s.url, path));
-    if let Some(t) = token {
-        req = req.set("Authorization", &format!("Bearer {t}"));
-    }
-    for (k, v) in headers {
-        req = req.set(k, v);
-    }
-    let res = match body {
-        Some(b) => req.set("Content-Type", "application/json").send_string(b),
-        None => req.call(),
-    };
-    let resp = match res {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("transport error on {method} {path}: {e}"),
-    };
-    let status = resp.status();
-    let request_id = resp.header("x-request-id").map(str::to_owned);
-    let retry_after = resp.header("retry-after").map(str::to_owned);
-    let content_type = resp.header("content-type").map(str::to_owned);
-    let text = resp.into_string().unwrap_or_default();
-    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Reply {
-        status,
-        request_id,
-        retry_after,
-        content_type,
-        json,
-        text,
-    }
-}
-
-/// [`fresh_call`] with a JSON body.
-pub fn fresh_json(
-    s: &Server,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: &Value,
-) -> Reply {
-    fresh_call(s, method, path, token, Some(&body.to_string()), &[])
-}
-
 /// Path segment for a token (preserving mobile tokens start with `+`).
 pub fn enc(token: &str) -> String {
     token.replace('+', "%2B")
