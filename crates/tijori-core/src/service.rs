@@ -126,9 +126,8 @@ impl Vault {
                 "card_security_code tokens cannot be deterministic: the code would be guessable from its index",
             ));
         }
-        if req.format == TokenFormat::Preserving && !tijori_types::format::supports_preserving(ty) {
-            // Let the format module word the refusal (unsupported_format).
-            tijori_types::format::preserving_token(ty, &value, &raw, &mut || 0)?;
+        if req.format == TokenFormat::Preserving {
+            tijori_types::format::check_preserving(ty)?;
         }
         let blind_index = req
             .deterministic

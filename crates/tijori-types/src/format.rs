@@ -27,6 +27,23 @@ pub const fn supports_preserving(ty: DataType) -> bool {
     )
 }
 
+/// Refuses format `preserving` for a type that has no format-preserving shape.
+pub fn check_preserving(ty: DataType) -> Result<(), ValidationError> {
+    if supports_preserving(ty) {
+        Ok(())
+    } else {
+        Err(unsupported())
+    }
+}
+
+fn unsupported() -> ValidationError {
+    ValidationError::new(
+        ErrorCode::UnsupportedFormat,
+        "format \"preserving\" is supported only for card_number, cnic and pk_mobile; \
+         use format \"random\" for this type",
+    )
+}
+
 /// A format-preserving token for a value of `ty`. `normalized` is the value's normalized form,
 /// `raw` the value as submitted (it decides the CNIC layout), and `digit` a source of uniformly
 /// random digits 0..=9 backed by a CSPRNG.
@@ -43,11 +60,7 @@ pub fn preserving_token(
         DataType::Cnic => cnic(&normalize(ty, normalized)?, is_dashed_cnic(raw), digit),
         DataType::PkMobile => pk_mobile(&normalize(ty, normalized)?, digit),
         DataType::Iban | DataType::BankAccount | DataType::CardSecurityCode | DataType::Text => {
-            Err(ValidationError::new(
-                ErrorCode::UnsupportedFormat,
-                "format \"preserving\" is supported only for card_number, cnic and pk_mobile; \
-                 use format \"random\" for this type",
-            ))
+            Err(unsupported())
         }
     }
 }
