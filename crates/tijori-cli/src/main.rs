@@ -2,6 +2,7 @@
 //! everything else is the library crates'. `anyhow` is used only in this crate.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod server;
 
 use std::net::SocketAddr;
@@ -32,6 +33,31 @@ enum Command {
     ///
     /// Example: tijori server --dev --data-dir ./tijori-data --dev-root-token my-root-token
     Server(ServerArgs),
+
+    /// Inspect the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Check that the audit trail is intact: every record chains to the one before it.
+    ///
+    /// Recomputes the hash chain of a data dir's audit trail from the stored records. Exits 0 if
+    /// it is intact; otherwise exits 1 and names the first record that was edited, deleted,
+    /// inserted or moved. Opens the database read-only; it can run beside a live server.
+    ///
+    /// Example: tijori audit verify --data-dir ./tijori-data
+    Verify {
+        /// The data dir whose audit trail to check.
+        #[arg(
+            long,
+            env = "TIJORI_DATA_DIR",
+            default_value = "./tijori-data",
+            value_name = "DIR"
+        )]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -76,10 +102,11 @@ pub(crate) struct ServerArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Server(args) => server::run(args),
+        Command::Server(args) => server::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Audit(AuditCommand::Verify { data_dir }) => audit::verify(&data_dir),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)

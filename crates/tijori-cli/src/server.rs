@@ -85,6 +85,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
     }
 
     let vault = Arc::new(vault);
+    let audit_vault = vault.clone();
     let state = AppState {
         vault: vault.clone(),
         metrics: Arc::new(Metrics::default()),
@@ -108,11 +109,22 @@ async fn serve(args: ServerArgs) -> Result<()> {
         }
     });
 
-    println!("tijori listening on http://{addr} (dev mode)");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+    audit_vault
+        .audit_system("system.start")
         .await
-        .context("serving HTTP")?;
+        .context("writing the audit trail")?;
+    println!("tijori listening on http://{addr} (dev mode)");
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving HTTP")?;
+    audit_vault
+        .audit_system("system.stop")
+        .await
+        .context("writing the audit trail")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! make, so no code path reaches the store or a key without a policy decision.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod clock;
 mod cvc;
 mod error;

@@ -9,6 +9,7 @@ use tijori_types::api::CreatePrincipalRequest;
 use tijori_types::DataType;
 use zeroize::Zeroizing;
 
+use crate::audit::{AuditEvent, AuditSink, StoreAudit};
 use crate::cvc::CvcStore;
 use crate::idempotency::{check_key, same_fingerprint, IdempotencyGuard, Locks, Replay};
 use crate::keyring::Keyring;
@@ -56,15 +57,27 @@ pub struct Vault {
     pub(crate) directory: Directory,
     pub(crate) cvc: CvcStore,
     idem_locks: Arc<Locks>,
+    audit: Arc<dyn AuditSink>,
     pub(crate) config: VaultConfig,
 }
 
 impl Vault {
-    /// Opens a vault over `store`, sealed.
+    /// Opens a vault over `store`, sealed, auditing into the same store.
     pub async fn open(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         config: VaultConfig,
+    ) -> Result<Vault, CoreError> {
+        let audit = Arc::new(StoreAudit(store.clone()));
+        Vault::open_with_audit(store, clock, config, audit).await
+    }
+
+    /// As [`Vault::open`], with the audit trail going to `audit` (tests inject failures here).
+    pub async fn open_with_audit(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: VaultConfig,
+        audit: Arc<dyn AuditSink>,
     ) -> Result<Vault, CoreError> {
         let vault = Vault {
             store,
@@ -73,10 +86,31 @@ impl Vault {
             directory: Directory::default(),
             cvc: CvcStore::new()?,
             idem_locks: Arc::default(),
+            audit,
             config,
         };
         vault.reload_principals().await?;
         Ok(vault)
+    }
+
+    /// Makes audit records durable. Any failure is `Unavailable`: the caller must then refuse
+    /// the operation the records describe and reveal nothing.
+    pub async fn audit(&self, events: Vec<AuditEvent>) -> Result<(), CoreError> {
+        self.audit.append(events).await.map_err(|e| {
+            tracing::error!(error = %e, "audit trail unavailable; refusing");
+            CoreError::Unavailable(format!("audit trail: {e}"))
+        })
+    }
+
+    /// Records a system event (start, seal, ...).
+    pub async fn audit_system(&self, operation: &str) -> Result<(), CoreError> {
+        self.audit(vec![AuditEvent::system(
+            self.clock.now(),
+            operation,
+            crate::audit::Outcome::Success,
+            None,
+        )])
+        .await
     }
 
     pub fn config(&self) -> &VaultConfig {

@@ -28,6 +28,19 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
 
+/// The audit trail's chain hash: SHA-256 over a domain tag, the previous record's hash, this
+/// record's sequence number and its exact text. Binding the number makes reordering and
+/// renumbering visible; binding the previous hash makes deletion and insertion visible.
+pub fn audit_chain_hash(prev_hash: &[u8], seq: i64, record: &str) -> Vec<u8> {
+    use sha2::Digest;
+    let mut h = Sha256::new();
+    h.update(b"tijori-audit-v1\0");
+    h.update(prev_hash);
+    h.update(seq.to_be_bytes());
+    h.update(record.as_bytes());
+    h.finalize().to_vec()
+}
+
 /// A blind-index key. The domain separates uses (each data type, idempotency fingerprints).
 pub struct BlindIndexKey(SecretKey);
 

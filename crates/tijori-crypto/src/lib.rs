@@ -12,7 +12,7 @@ mod random;
 mod secret;
 
 pub use aead::{open, seal, unwrap_key, wrap_key};
-pub use blind::{hmac_sha256, sha256, BlindIndexKey};
+pub use blind::{audit_chain_hash, hmac_sha256, sha256, BlindIndexKey};
 pub use error::CryptoError;
 pub use provider::{DevKeyFile, KeyProvider};
 pub use random::{random_bytes, random_digit, random_hex};

@@ -1,27 +1,81 @@
 //! Per-request context: a fresh random request id (in the `x-request-id` header, in error
-//! bodies, in the log line), one access-log line without bodies or values, and metrics.
+//! bodies, in the log line and the audit record), one access-log line without bodies or values,
+//! metrics, and the audit record of the request, made durable before the answer leaves: if it
+//! cannot be written the answer is replaced by `503 unavailable` (fail closed), so nothing is
+//! revealed that the trail does not show.
+//!
 //! It also reads the whole request body (within the limit) before anything answers: a refusal
 //! sent before the body is read would leave the rest of it on a keep-alive connection, and the
 //! client's next request on that connection would fail.
 
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tijori_core::audit::{AuditEvent, Outcome};
+use tijori_core::rfc3339;
 use tijori_types::ErrorCode;
 
 use crate::{ApiError, AppState};
 
+/// What handlers and extractors learn about a request, for its audit record.
+#[derive(Default)]
+struct Note {
+    principal_id: Option<String>,
+    resource: Option<String>,
+    data_type: Option<String>,
+    reason: Option<&'static str>,
+}
+
+struct Context {
+    id: String,
+    note: Mutex<Note>,
+}
+
 tokio::task_local! {
-    static REQUEST_ID: String;
+    static CONTEXT: Arc<Context>;
 }
 
 /// This request's id (empty outside a request).
 pub fn request_id() -> String {
-    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+    CONTEXT.try_with(|c| c.id.clone()).unwrap_or_default()
+}
+
+fn note(f: impl FnOnce(&mut Note)) {
+    let _ = CONTEXT.try_with(|c| {
+        if let Ok(mut n) = c.note.lock() {
+            f(&mut n);
+        }
+    });
+}
+
+/// Records the authenticated caller.
+pub(crate) fn note_principal(id: &str) {
+    note(|n| n.principal_id = Some(id.to_owned()));
+}
+
+/// Records what the request concerned (tokens, a principal; empty for nothing yet) and, when
+/// known, the data type(s). A later note refines an earlier one.
+pub(crate) fn note_resource(resource: impl Into<String>, data_type: Option<String>) {
+    let resource = resource.into();
+    note(|n| {
+        if !resource.is_empty() {
+            n.resource = Some(resource);
+        }
+        if data_type.is_some() {
+            n.data_type = data_type;
+        }
+    });
+}
+
+/// Records the error code the request ended with.
+pub(crate) fn note_reason(code: ErrorCode) {
+    note(|n| n.reason = Some(code.as_str()));
 }
 
 fn new_id() -> String {
@@ -37,29 +91,99 @@ fn new_id() -> String {
     format!("req_{}", hex::encode(b))
 }
 
+/// The audit name of an operation.
+fn operation(method: &Method, route: &str) -> String {
+    let name = match (method.as_str(), route) {
+        ("POST", "/v1/tokens") => "tokenize",
+        ("POST", "/v1/tokens/batch") => "tokenize_batch",
+        ("POST", "/v1/tokens/search") => "search",
+        ("GET", "/v1/tokens/{token}") => "read_token",
+        ("DELETE", "/v1/tokens/{token}") => "delete_token",
+        ("POST", "/v1/detokenize") => "detokenize",
+        ("POST", "/v1/principals") => "create_principal",
+        ("GET", "/v1/principals") => "list_principals",
+        ("POST", "/v1/principals/{id}/disable") => "disable_principal",
+        ("POST", "/v1/principals/{id}/enable") => "enable_principal",
+        ("POST", "/v1/sys/seal") => "seal",
+        ("GET", "/metrics") => "read_metrics",
+        _ => return format!("http {method} {route}"),
+    };
+    name.to_owned()
+}
+
+/// Public, data-free endpoints that load balancers poll: not audited, or they would drown it.
+fn audited(route: &str) -> bool {
+    !matches!(route, "/v1/health" | "/v1/openapi.json")
+}
+
 pub(crate) async fn request_context(
     State(state): State<AppState>,
     req: Request,
     next: Next,
 ) -> Response {
-    let id = new_id();
+    let ctx = Arc::new(Context {
+        id: new_id(),
+        note: Mutex::new(Note::default()),
+    });
     let method = req.method().clone();
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
+    let source = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.to_string());
     let started = Instant::now();
     let limit = state.config.body_limit;
-    let mut resp = REQUEST_ID
-        .scope(id.clone(), buffered(req, next, limit))
+    let mut resp = CONTEXT
+        .scope(ctx.clone(), async {
+            let resp = buffered(req, next, limit).await;
+            if !audited(&route) {
+                return resp;
+            }
+            let event = {
+                let n = ctx
+                    .note
+                    .lock()
+                    .map(|mut n| std::mem::take(&mut *n))
+                    .unwrap_or_default();
+                let status = resp.status();
+                let outcome = match status.as_u16() {
+                    200..=399 => Outcome::Success,
+                    401 | 403 => Outcome::Denied,
+                    _ => Outcome::Failure,
+                };
+                AuditEvent {
+                    time: rfc3339(state.vault.now()),
+                    request_id: Some(ctx.id.clone()),
+                    principal_kind: n.principal_id.as_ref().map(|_| "service".to_owned()),
+                    principal_id: n.principal_id,
+                    source,
+                    operation: operation(&method, &route),
+                    resource: n.resource,
+                    data_type: n.data_type,
+                    outcome,
+                    reason: n.reason.map(str::to_owned),
+                }
+            };
+            match state.vault.audit(vec![event]).await {
+                Ok(()) => resp,
+                Err(_) => ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the audit trail cannot be written, so the answer is withheld; retry later",
+                )
+                .into_response(),
+            }
+        })
         .await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    if let Ok(v) = HeaderValue::from_str(&ctx.id) {
         resp.headers_mut().insert("x-request-id", v);
     }
     let status = resp.status().as_u16();
     state.metrics.observe(method.as_str(), &route, status);
-    tracing::info!(request_id = %id, %method, %route, status, micros = started.elapsed().as_micros() as u64, "request");
+    tracing::info!(request_id = %ctx.id, %method, %route, status, micros = started.elapsed().as_micros() as u64, "request");
     resp
 }
 

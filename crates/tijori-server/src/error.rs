@@ -39,6 +39,7 @@ impl ApiError {
 
     /// Status and JSON bytes, for answers that must be saved (idempotency).
     pub fn to_parts(&self) -> (StatusCode, Vec<u8>) {
+        crate::context::note_reason(self.code);
         let body = serde_json::to_vec(&ErrorEnvelope { error: self.body() }).unwrap_or_default();
         (self.status(), body)
     }
@@ -89,6 +90,7 @@ impl From<CoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        crate::context::note_reason(self.code);
         let (status, body) = self.to_parts();
         let mut resp = (status, body).into_response();
         resp.headers_mut().insert(

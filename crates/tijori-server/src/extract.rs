@@ -35,11 +35,12 @@ impl FromRequestParts<AppState> for Caller {
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(unauthenticated());
         }
-        state
+        let principal = state
             .vault
             .authenticate(credential.trim())
-            .map(Caller)
-            .map_err(|_| unauthenticated())
+            .map_err(|_| unauthenticated())?;
+        crate::context::note_principal(&principal.id);
+        Ok(Caller(principal))
     }
 }
 

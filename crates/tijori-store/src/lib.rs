@@ -12,7 +12,8 @@ use async_trait::async_trait;
 
 pub use error::StoreError;
 pub use model::{
-    DataKeyRecord, IdempotencyRecord, InsertOutcome, KekRecord, PrincipalRecord, TokenRecord,
+    AuditRow, ChainFn, DataKeyRecord, IdempotencyRecord, InsertOutcome, KekRecord, PrincipalRecord,
+    TokenRecord,
 };
 
 /// Tokens: the encrypted values and what is shown of them.
@@ -91,6 +92,26 @@ pub trait MetaStore: Send + Sync {
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
 }
 
+/// The append-only audit trail.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends records in one durable commit, chaining each to the one before with `chain`;
+    /// answers their sequence numbers. Nothing is acknowledged before it is on disk.
+    async fn append_audit(
+        &self,
+        records: Vec<String>,
+        chain: ChainFn,
+    ) -> Result<Vec<i64>, StoreError>;
+    /// Up to `limit` records with `seq > after`, in order.
+    async fn audit_rows(&self, after: i64, limit: usize) -> Result<Vec<AuditRow>, StoreError>;
+}
+
 /// Everything a vault needs from its storage.
-pub trait Store: TokenStore + KeyStore + PrincipalStore + IdempotencyStore + MetaStore {}
-impl<T: TokenStore + KeyStore + PrincipalStore + IdempotencyStore + MetaStore> Store for T {}
+pub trait Store:
+    TokenStore + KeyStore + PrincipalStore + IdempotencyStore + MetaStore + AuditStore
+{
+}
+impl<T: TokenStore + KeyStore + PrincipalStore + IdempotencyStore + MetaStore + AuditStore> Store
+    for T
+{
+}

@@ -95,3 +95,16 @@ pub struct IdempotencyRecord {
     pub body: Vec<u8>,
     pub created_at: i64,
 }
+
+/// One stored audit record: its canonical JSON text and its place in the hash chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub record: String,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+/// How a record's chain hash is computed from the previous hash, its number and its text.
+/// The store calls it inside the write that appends, so the chain follows commit order.
+pub type ChainFn = fn(prev_hash: &[u8], seq: i64, record: &str) -> Vec<u8>;

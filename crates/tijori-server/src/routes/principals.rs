@@ -8,6 +8,7 @@ use tijori_core::policy::{authorize, Manage};
 use tijori_core::{rfc3339, Principal};
 use tijori_types::api::{CreatePrincipalRequest, PrincipalResponse};
 
+use crate::context::note_resource;
 use crate::extract::{parse_json, Body, Caller};
 use crate::{ApiError, AppState};
 
@@ -30,6 +31,7 @@ pub(crate) async fn create(
     let auth = authorize::<Manage>(&p)?;
     let req: CreatePrincipalRequest = parse_json(&body)?;
     let created = s.vault.create_principal(&auth, req).await?;
+    note_resource(created.principal.id.clone(), None);
     tracing::info!(by = %p.id, principal = %created.principal.id, "principal created");
     Ok((
         StatusCode::CREATED,
@@ -59,6 +61,7 @@ async fn set_disabled(
     id: String,
     disabled: bool,
 ) -> Result<Response, ApiError> {
+    note_resource(id.clone(), None);
     let auth = authorize::<Manage>(&p)?;
     let updated = s.vault.set_principal_disabled(&auth, &id, disabled).await?;
     tracing::info!(by = %p.id, principal = %id, disabled, "principal updated");

@@ -2,6 +2,8 @@
 //! `/v1/detokenize`. Handlers authorize first, then parse, then call the core; values pass
 //! through here only on their way in (request) or out (detokenize answer), never into a log.
 
+use std::collections::BTreeSet;
+
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,10 +14,15 @@ use tijori_core::{CoreError, Principal, Tokenized};
 use tijori_types::api::{BatchRequest, DetokenizeRequest, SearchRequest, TokenizeRequest};
 use tijori_types::ErrorCode;
 
+use crate::context::note_resource;
 use crate::extract::{parse_json, parse_value, Body, Caller};
 use crate::{ApiError, AppState};
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+fn joined(types: BTreeSet<String>) -> Option<String> {
+    (!types.is_empty()).then(|| types.into_iter().collect::<Vec<_>>().join(","))
+}
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     let mut resp = (status, body).into_response();
@@ -75,6 +82,7 @@ where
 
 fn token_answer(result: Tokenized) -> Result<(StatusCode, Vec<u8>), ApiError> {
     let (resp, created) = result?;
+    note_resource(resp.token.clone(), Some(resp.data_type.clone()));
     Ok((
         if created {
             StatusCode::CREATED
@@ -131,12 +139,18 @@ pub(crate) async fn batch(
         }
         let mut results = s.vault.tokenize_many(&auth, parsed).await?.into_iter();
         let mut items = Vec::with_capacity(parse_errors.len());
+        let mut made = Vec::new();
+        let mut types = BTreeSet::new();
         for slot in parse_errors {
             let item = match slot {
                 Some(e) => json!({ "error": e.body() }),
                 None => match results.next() {
-                    Some(Ok((resp, _))) => serde_json::to_value(resp)
-                        .map_err(|e| CoreError::Internal(e.to_string()))?,
+                    Some(Ok((resp, _))) => {
+                        made.push(resp.token.clone());
+                        types.insert(resp.data_type.clone());
+                        serde_json::to_value(resp)
+                            .map_err(|e| CoreError::Internal(e.to_string()))?
+                    }
                     Some(Err(e)) => json!({ "error": ApiError::from(e).body() }),
                     None => {
                         return Err(CoreError::Internal("batch answers ran short".into()).into())
@@ -145,6 +159,7 @@ pub(crate) async fn batch(
             };
             items.push(item);
         }
+        note_resource(made.join(","), joined(types));
         Ok((StatusCode::OK, to_bytes(&json!({ "items": items }))?))
     };
     idempotent(&s, &p, &headers, "POST /v1/tokens/batch", &body, work).await
@@ -158,17 +173,21 @@ pub(crate) async fn detokenize(
     let auth = authorize::<Detokenize>(&p)?;
     let req: DetokenizeRequest = parse_json(&body)?;
     let results = s.vault.detokenize(&auth, &req.tokens).await?;
+    let mut types = BTreeSet::new();
     let items: Vec<Value> = req
         .tokens
         .iter()
         .zip(results)
         .map(|(token, r)| match r {
             Ok(d) => {
+                types.insert(d.data_type.as_str().to_owned());
                 json!({ "token": d.token, "type": d.data_type.as_str(), "value": d.value.as_str() })
             }
             Err(e) => json!({ "token": token, "error": ApiError::from(e).body() }),
         })
         .collect();
+    // Every token asked for is on the record, revealed or not.
+    note_resource(req.tokens.join(","), joined(types));
     Ok(Json(json!({ "items": items })).into_response())
 }
 
@@ -179,7 +198,9 @@ pub(crate) async fn search(
 ) -> Result<Response, ApiError> {
     let auth = authorize::<Search>(&p)?;
     let req: SearchRequest = parse_json(&body)?;
+    note_resource("", Some(req.data_type.clone()));
     let token = s.vault.search(&auth, req).await?;
+    note_resource(token.clone(), None);
     Ok(Json(json!({ "token": token })).into_response())
 }
 
@@ -188,6 +209,7 @@ pub(crate) async fn describe(
     Caller(p): Caller,
     Path(token): Path<String>,
 ) -> Result<Response, ApiError> {
+    note_resource(token.clone(), None);
     let auth = authorize::<Search>(&p)?;
     Ok(Json(s.vault.describe(&auth, &token).await?).into_response())
 }
@@ -197,6 +219,7 @@ pub(crate) async fn delete(
     Caller(p): Caller,
     Path(token): Path<String>,
 ) -> Result<Response, ApiError> {
+    note_resource(token.clone(), None);
     let auth = authorize::<Delete>(&p)?;
     s.vault.delete(&auth, &token).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

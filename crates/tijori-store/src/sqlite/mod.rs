@@ -12,8 +12,9 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, Transaction};
 
 use crate::{
-    DataKeyRecord, IdempotencyRecord, IdempotencyStore, InsertOutcome, KekRecord, KeyStore,
-    MetaStore, PrincipalRecord, PrincipalStore, StoreError, TokenRecord, TokenStore,
+    AuditRow, AuditStore, ChainFn, DataKeyRecord, IdempotencyRecord, IdempotencyStore,
+    InsertOutcome, KekRecord, KeyStore, MetaStore, PrincipalRecord, PrincipalStore, StoreError,
+    TokenRecord, TokenStore,
 };
 use writer::Writer;
 
@@ -22,7 +23,8 @@ pub const DB_FILE: &str = "tijori.sqlite3";
 
 /// The embedded store.
 pub struct SqliteStore {
-    writer: Writer,
+    /// `None` when opened read-only (forensic tools): every write answers `Unavailable`.
+    writer: Option<Writer>,
     readers: Mutex<Vec<Connection>>,
     path: std::path::PathBuf,
 }
@@ -44,10 +46,36 @@ impl SqliteStore {
         schema::migrate(&mut conn)?;
         let writer = Writer::spawn(conn)?;
         Ok(SqliteStore {
-            writer,
+            writer: Some(writer),
             readers: Mutex::new(Vec::new()),
             path,
         })
+    }
+
+    /// Opens an existing database without writing to it (no migration, no writer): for tools
+    /// that inspect a data dir, such as `tijori audit verify`.
+    pub fn open_read_only(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        let path = data_dir.join(DB_FILE);
+        if !path.exists() {
+            return Err(StoreError::Unavailable(format!(
+                "no database at {}",
+                path.display()
+            )));
+        }
+        let store = SqliteStore {
+            writer: None,
+            readers: Mutex::new(Vec::new()),
+            path,
+        };
+        let reader = store.open_reader()?;
+        store.readers.lock().map_err(|_| poisoned())?.push(reader);
+        Ok(store)
+    }
+
+    fn writer(&self) -> Result<&Writer, StoreError> {
+        self.writer
+            .as_ref()
+            .ok_or_else(|| StoreError::Unavailable("the store was opened read-only".into()))
     }
 
     fn read<T>(
@@ -182,7 +210,7 @@ impl TokenStore for SqliteStore {
         records: Vec<TokenRecord>,
         now: i64,
     ) -> Result<Vec<InsertOutcome>, StoreError> {
-        self.writer
+        self.writer()?
             .write(move |tx| records.iter().map(|r| insert_one(tx, r, now)).collect())
             .await
     }
@@ -233,7 +261,7 @@ impl TokenStore for SqliteStore {
 
     async fn delete_token(&self, token: &str, now: i64) -> Result<bool, StoreError> {
         let token = token.to_owned();
-        self.writer
+        self.writer()?
             .write(move |tx| {
                 let exp: Option<Option<i64>> = tx
                     .query_row(
@@ -249,7 +277,7 @@ impl TokenStore for SqliteStore {
     }
 
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
-        self.writer
+        self.writer()?
             .write(move |tx| {
                 let n = tx.execute(
                     "DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at <= ?1",
@@ -281,7 +309,7 @@ impl KeyStore for SqliteStore {
     }
 
     async fn insert_kek(&self, kek: KekRecord) -> Result<bool, StoreError> {
-        self.writer
+        self.writer()?
             .write(move |tx| {
                 let n = tx.execute(
                     "INSERT INTO keks (version, provider, wrapped, created_at) VALUES (?1, ?2, ?3, ?4)
@@ -294,7 +322,7 @@ impl KeyStore for SqliteStore {
     }
 
     async fn insert_data_key(&self, key: DataKeyRecord) -> Result<DataKeyRecord, StoreError> {
-        self.writer
+        self.writer()?
             .write(move |tx| {
                 tx.execute(
                     "INSERT INTO data_keys (purpose, scope, kek_version, wrapped, created_at, active)
@@ -365,7 +393,7 @@ impl PrincipalStore for SqliteStore {
     }
 
     async fn insert_principal(&self, p: PrincipalRecord) -> Result<(), StoreError> {
-        self.writer
+        self.writer()?
             .write(move |tx| {
                 tx.execute(
                     "INSERT INTO principals (id, name, roles, key_hash, created_at, disabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -378,7 +406,7 @@ impl PrincipalStore for SqliteStore {
 
     async fn set_principal_key(&self, id: &str, key_hash: Vec<u8>) -> Result<bool, StoreError> {
         let id = id.to_owned();
-        self.writer
+        self.writer()?
             .write(move |tx| {
                 Ok(tx.execute(
                     "UPDATE principals SET key_hash = ?2 WHERE id = ?1",
@@ -390,7 +418,7 @@ impl PrincipalStore for SqliteStore {
 
     async fn set_principal_disabled(&self, id: &str, disabled: bool) -> Result<bool, StoreError> {
         let id = id.to_owned();
-        self.writer
+        self.writer()?
             .write(move |tx| {
                 Ok(tx.execute(
                     "UPDATE principals SET disabled = ?2 WHERE id = ?1",
@@ -428,7 +456,7 @@ impl IdempotencyStore for SqliteStore {
     }
 
     async fn put_idempotency(&self, rec: IdempotencyRecord) -> Result<bool, StoreError> {
-        self.writer
+        self.writer()?
             .write(move |tx| {
                 let n = tx.execute(
                     "INSERT INTO idempotency (principal_id, key, fingerprint, status, body, created_at)
@@ -443,7 +471,7 @@ impl IdempotencyStore for SqliteStore {
     }
 
     async fn purge_idempotency(&self, before: i64) -> Result<u64, StoreError> {
-        self.writer
+        self.writer()?
             .write(move |tx| {
                 Ok(tx.execute(
                     "DELETE FROM idempotency WHERE created_at < ?1",
@@ -466,7 +494,7 @@ impl MetaStore for SqliteStore {
 
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
         let (key, value) = (key.to_owned(), value.to_owned());
-        self.writer
+        self.writer()?
             .write(move |tx| {
                 tx.execute(
                     "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -475,5 +503,51 @@ impl MetaStore for SqliteStore {
                 Ok(())
             })
             .await
+    }
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn append_audit(
+        &self,
+        records: Vec<String>,
+        chain: ChainFn,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.writer()?
+            .write(move |tx| {
+                let last: Option<(i64, Vec<u8>)> = tx
+                    .query_row(
+                        "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                let (mut seq, mut prev) = last.unwrap_or((0, vec![0u8; 32]));
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO audit (seq, record, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                let mut seqs = Vec::with_capacity(records.len());
+                for record in &records {
+                    seq += 1;
+                    let hash = chain(&prev, seq, record);
+                    stmt.execute(params![seq, record, prev, hash])?;
+                    seqs.push(seq);
+                    prev = hash;
+                }
+                Ok(seqs)
+            })
+            .await
+    }
+
+    async fn audit_rows(&self, after: i64, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, record, prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after, limit as i64], |r| {
+                Ok(AuditRow { seq: r.get(0)?, record: r.get(1)?, prev_hash: r.get(2)?, hash: r.get(3)? })
+            })?;
+            rows.collect()
+        })
     }
 }

@@ -59,6 +59,15 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX idempotency_created ON idempotency(created_at);
     ",
+    // 2: the audit trail, a hash chain (see tijori-core's audit module).
+    "
+    CREATE TABLE audit (
+        seq       INTEGER PRIMARY KEY,
+        record    TEXT    NOT NULL,
+        prev_hash BLOB    NOT NULL,
+        hash      BLOB    NOT NULL
+    );
+    ",
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
