@@ -78,6 +78,14 @@ fn every_request_leaves_a_record_without_values() {
         &json!({"type": "text", "value": "x"}),
     );
     assert_eq!(denied.status, 401);
+    // A card number sent by mistake where a token belongs: refused, and never written down.
+    let stray = common::card();
+    let mistaken = detokenize(&s, &key, &[&stray, &token]);
+    assert_eq!(mistaken.status, 200);
+    assert_eq!(
+        s.get(&format!("/v1/tokens/{stray}"), Some(&key)).status,
+        404
+    );
     let forbidden = s.post("/v1/sys/seal", Some(&key), &json!({}));
     assert_eq!(forbidden.status, 403);
     s.kill();

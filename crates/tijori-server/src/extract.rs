@@ -85,17 +85,20 @@ fn json_error(e: &serde_json::Error) -> ApiError {
         Category::Data => {
             let text = e.to_string();
             if let Some(rest) = text.strip_prefix("unknown field `") {
-                let name = rest.split('`').next().unwrap_or("");
-                let shown = if name.len() <= 64
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                {
-                    format!("'{name}'")
+                // Never echo the name: a client may have put a value where a name belongs.
+                // serde lists the accepted names after the unknown one; those are ours.
+                let accepted = rest
+                    .split_once("expected")
+                    .map(|(_, a)| a.trim())
+                    .unwrap_or("");
+                let hint = if accepted.is_empty() {
+                    String::new()
                 } else {
-                    "a field".to_owned()
+                    format!(" (expected {accepted})")
                 };
                 ApiError::new(
                     ErrorCode::UnknownField,
-                    format!("the body has {shown}, which this endpoint does not accept; remove it (see GET /v1/openapi.json)"),
+                    format!("the body has a field this endpoint does not accept{hint}; remove it"),
                 )
             } else if let Some(rest) = text.strip_prefix("missing field `") {
                 let name = rest.split('`').next().unwrap_or("");

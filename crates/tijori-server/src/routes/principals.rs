@@ -61,9 +61,9 @@ async fn set_disabled(
     id: String,
     disabled: bool,
 ) -> Result<Response, ApiError> {
-    note_resource(id.clone(), None);
     let auth = authorize::<Manage>(&p)?;
     let updated = s.vault.set_principal_disabled(&auth, &id, disabled).await?;
+    note_resource(id.clone(), None);
     tracing::info!(by = %p.id, principal = %id, disabled, "principal updated");
     Ok(Json(view(&updated, None)).into_response())
 }

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tijori_core::policy::{authorize, Delete, Detokenize, Search, Tokenize};
 use tijori_core::{CoreError, Principal, Tokenized};
 use tijori_types::api::{BatchRequest, DetokenizeRequest, SearchRequest, TokenizeRequest};
-use tijori_types::ErrorCode;
+use tijori_types::{DataType, ErrorCode};
 
 use crate::context::note_resource;
 use crate::extract::{parse_json, parse_value, Body, Caller};
@@ -174,6 +174,8 @@ pub(crate) async fn detokenize(
     let req: DetokenizeRequest = parse_json(&body)?;
     let results = s.vault.detokenize(&auth, &req.tokens).await?;
     let mut types = BTreeSet::new();
+    let mut known = Vec::new();
+    let mut unknown = 0usize;
     let items: Vec<Value> = req
         .tokens
         .iter()
@@ -181,13 +183,27 @@ pub(crate) async fn detokenize(
         .map(|(token, r)| match r {
             Ok(d) => {
                 types.insert(d.data_type.as_str().to_owned());
+                known.push(token.as_str());
                 json!({ "token": d.token, "type": d.data_type.as_str(), "value": d.value.as_str() })
             }
-            Err(e) => json!({ "token": token, "error": ApiError::from(e).body() }),
+            Err(e) => {
+                if matches!(e, CoreError::NotFound) {
+                    unknown += 1;
+                } else {
+                    known.push(token.as_str());
+                }
+                json!({ "token": token, "error": ApiError::from(e).body() })
+            }
         })
         .collect();
-    // Every token asked for is on the record, revealed or not.
-    note_resource(req.tokens.join(","), joined(types));
+    // Every token of the vault asked for is on the record, revealed or not. Strings that name
+    // no token are only counted: a client that sends a card number by mistake must not have it
+    // written into the (unerasable) audit trail.
+    let mut resource = known.join(",");
+    if unknown > 0 {
+        resource.push_str(&format!(" (+{unknown} unknown)"));
+    }
+    note_resource(resource, joined(types));
     Ok(Json(json!({ "items": items })).into_response())
 }
 
@@ -198,7 +214,8 @@ pub(crate) async fn search(
 ) -> Result<Response, ApiError> {
     let auth = authorize::<Search>(&p)?;
     let req: SearchRequest = parse_json(&body)?;
-    note_resource("", Some(req.data_type.clone()));
+    let known_type = DataType::parse(&req.data_type).map(|t| t.as_str().to_owned());
+    note_resource("", known_type);
     let token = s.vault.search(&auth, req).await?;
     note_resource(token.clone(), None);
     Ok(Json(json!({ "token": token })).into_response())
@@ -209,9 +226,10 @@ pub(crate) async fn describe(
     Caller(p): Caller,
     Path(token): Path<String>,
 ) -> Result<Response, ApiError> {
-    note_resource(token.clone(), None);
     let auth = authorize::<Search>(&p)?;
-    Ok(Json(s.vault.describe(&auth, &token).await?).into_response())
+    let described = s.vault.describe(&auth, &token).await?;
+    note_resource(token, Some(described.data_type.clone()));
+    Ok(Json(described).into_response())
 }
 
 pub(crate) async fn delete(
@@ -219,8 +237,8 @@ pub(crate) async fn delete(
     Caller(p): Caller,
     Path(token): Path<String>,
 ) -> Result<Response, ApiError> {
-    note_resource(token.clone(), None);
     let auth = authorize::<Delete>(&p)?;
     s.vault.delete(&auth, &token).await?;
+    note_resource(token, None);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
