@@ -16,14 +16,15 @@ use clap::{Parser, Subcommand};
 /// Tijori takes card numbers, IBANs, CNICs, mobile-wallet numbers and other sensitive values,
 /// returns tokens, and keeps the originals encrypted, so that your other systems hold tokens
 /// only. Start a trial vault with `tijori server --dev`, then see README.md for a curl session.
-#[derive(Parser, Debug)]
+// No `Debug` on the argument types: they can hold the root token.
+#[derive(Parser)]
 #[command(name = "tijori", version, about, long_about, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 enum Command {
     /// Run the vault's HTTP API.
     ///
@@ -39,7 +40,7 @@ enum Command {
     Audit(AuditCommand),
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 enum AuditCommand {
     /// Check that the audit trail is intact: every record chains to the one before it.
     ///
@@ -60,7 +61,7 @@ enum AuditCommand {
     },
 }
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args)]
 pub(crate) struct ServerArgs {
     /// Run a dev vault: embedded store, local key file, auto-unsealed, plain HTTP on loopback.
     #[arg(long)]

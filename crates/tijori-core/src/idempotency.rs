@@ -23,9 +23,7 @@ pub struct IdempotencyGuard {
     pub(crate) principal_id: String,
     pub(crate) key: String,
     pub(crate) fingerprint: [u8; 32],
-    pub(crate) slot: (String, String),
-    pub(crate) locks: Arc<Locks>,
-    pub(crate) _lock: Option<OwnedMutexGuard<()>>,
+    pub(crate) _lock: SlotLock,
 }
 
 type Slot = (String, String);
@@ -34,8 +32,16 @@ type Slot = (String, String);
 #[derive(Default)]
 pub(crate) struct Locks(Mutex<HashMap<Slot, Arc<tokio::sync::Mutex<()>>>>);
 
+/// The lock of one (principal, key) slot. Dropping it, on whatever path, releases the lock
+/// and forgets the slot if no one else waits on it, so the map never grows without bound.
+pub(crate) struct SlotLock {
+    slot: Slot,
+    locks: Arc<Locks>,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
 impl Locks {
-    pub(crate) async fn acquire(&self, slot: &Slot) -> Result<OwnedMutexGuard<()>, CoreError> {
+    pub(crate) async fn acquire(self: &Arc<Self>, slot: Slot) -> Result<SlotLock, CoreError> {
         let m = {
             let mut map = self
                 .0
@@ -43,14 +49,18 @@ impl Locks {
                 .map_err(|_| CoreError::Internal("idempotency locks poisoned".into()))?;
             map.entry(slot.clone()).or_default().clone()
         };
-        Ok(m.lock_owned().await)
+        let guard = m.lock_owned().await;
+        Ok(SlotLock {
+            slot,
+            locks: self.clone(),
+            guard: Some(guard),
+        })
     }
 }
 
-impl Drop for IdempotencyGuard {
+impl Drop for SlotLock {
     fn drop(&mut self) {
-        // Release the lock first, then forget the entry if no one else waits on it.
-        self._lock = None;
+        self.guard = None;
         if let Ok(mut map) = self.locks.0.lock() {
             if map
                 .get(&self.slot)
@@ -75,4 +85,32 @@ pub(crate) fn check_key(key: &str) -> Result<(), CoreError> {
 
 pub(crate) fn same_fingerprint(a: &[u8], b: &[u8; 32]) -> bool {
     a.ct_eq(b.as_slice()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slots(l: &Locks) -> usize {
+        l.0.lock().unwrap().len()
+    }
+
+    #[tokio::test]
+    async fn slots_are_forgotten_on_every_path() {
+        let locks = Arc::new(Locks::default());
+        let slot = ("p".to_owned(), "k".to_owned());
+        let first = locks.acquire(slot.clone()).await.unwrap();
+        let waiter = {
+            let locks = locks.clone();
+            let slot = slot.clone();
+            tokio::spawn(async move { locks.acquire(slot).await.map(drop) })
+        };
+        tokio::task::yield_now().await;
+        assert_eq!(slots(&locks), 1);
+        drop(first);
+        waiter.await.unwrap().unwrap();
+        assert_eq!(slots(&locks), 0, "no slot left behind");
+        assert!(check_key("order-42").is_ok());
+        assert!(check_key("").is_err() && check_key("has space").is_err());
+    }
 }

@@ -51,6 +51,15 @@ impl Directory {
         Ok(())
     }
 
+    /// Marks a principal disabled (or not) in memory at once, whatever a reload does later.
+    pub(crate) fn set_disabled(&self, id: &str, disabled: bool) -> Result<(), CoreError> {
+        let mut map = self.by_hash.write().map_err(|_| poisoned())?;
+        for p in map.values_mut().filter(|p| p.id == id) {
+            p.disabled = disabled;
+        }
+        Ok(())
+    }
+
     pub(crate) fn authenticate(&self, credential: &str) -> Result<Principal, CoreError> {
         if credential.is_empty() || credential.len() > MAX_CREDENTIAL {
             return Err(CoreError::Unauthenticated);

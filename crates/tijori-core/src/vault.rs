@@ -57,6 +57,9 @@ pub struct Vault {
     pub(crate) directory: Directory,
     pub(crate) cvc: CvcStore,
     idem_locks: Arc<Locks>,
+    /// Serializes "read principals, load them": two reloads finishing out of order could
+    /// otherwise bring back a stale map (and a disabled key).
+    reload: tokio::sync::Mutex<()>,
     audit: Arc<dyn AuditSink>,
     pub(crate) config: VaultConfig,
 }
@@ -86,6 +89,7 @@ impl Vault {
             directory: Directory::default(),
             cvc: CvcStore::new()?,
             idem_locks: Arc::default(),
+            reload: tokio::sync::Mutex::new(()),
             audit,
             config,
         };
@@ -144,6 +148,7 @@ impl Vault {
     }
 
     async fn reload_principals(&self) -> Result<(), CoreError> {
+        let _serial = self.reload.lock().await;
         self.directory.load(self.store.principals().await?)
     }
 
@@ -241,6 +246,10 @@ impl Vault {
         if !self.store.set_principal_disabled(id, disabled).await? {
             return Err(CoreError::NotFound);
         }
+        if disabled {
+            // Effective now, even if the reload below fails.
+            self.directory.set_disabled(id, true)?;
+        }
         self.reload_principals().await?;
         self.principals(auth)
             .await?
@@ -260,8 +269,10 @@ impl Vault {
     ) -> Result<Result<IdempotencyGuard, Replay>, CoreError> {
         check_key(key)?;
         let fingerprint = self.keyring.keys()?.idempotency.index(route, body);
-        let slot = (principal.id.clone(), key.to_owned());
-        let lock = self.idem_locks.acquire(&slot).await?;
+        let lock = self
+            .idem_locks
+            .acquire((principal.id.clone(), key.to_owned()))
+            .await?;
         if let Some(saved) = self.store.idempotency(&principal.id, key).await? {
             if saved.created_at > self.clock.now() - self.config.idempotency_ttl {
                 if !same_fingerprint(&saved.fingerprint, &fingerprint) {
@@ -277,9 +288,7 @@ impl Vault {
             principal_id: principal.id.clone(),
             key: key.to_owned(),
             fingerprint,
-            slot,
-            locks: self.idem_locks.clone(),
-            _lock: Some(lock),
+            _lock: lock,
         }))
     }
 

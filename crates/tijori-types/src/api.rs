@@ -82,7 +82,8 @@ pub struct CreatePrincipalRequest {
 }
 
 /// A principal as the API shows it; `api_key` only in the answer that created it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// `Debug` leaves the key out.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct PrincipalResponse {
     pub id: String,
     pub name: String,
@@ -91,6 +92,18 @@ pub struct PrincipalResponse {
     pub disabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,
+}
+
+impl std::fmt::Debug for PrincipalResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrincipalResponse")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("roles", &self.roles)
+            .field("disabled", &self.disabled)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// The error object of every error answer.
@@ -129,5 +142,18 @@ mod tests {
         let err =
             serde_json::from_str::<TokenizeRequest>(r#"{"type":"text","value":"x","vaule":1}"#);
         assert!(err.is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_an_api_key() {
+        let p = PrincipalResponse {
+            id: "prn_1".into(),
+            name: "svc".into(),
+            roles: vec!["tokenizer".into()],
+            created_at: "2026-01-01T00:00:00Z".into(),
+            disabled: false,
+            api_key: Some("tjk_secretsecret".into()),
+        };
+        assert!(!format!("{p:?}").contains("secretsecret"));
     }
 }
