@@ -15,7 +15,9 @@ pub enum CoreError {
     #[error("{0}")]
     InvalidRequest(&'static str),
     /// No credential, or one that names no active principal.
-    #[error("a valid credential is required: send 'Authorization: Bearer <api key>'")]
+    #[error(
+        "a valid credential is required: send 'Authorization: Bearer <api key or session token>'"
+    )]
     Unauthenticated,
     /// Authenticated, but the principal's roles do not allow this.
     #[error("{0}")]

@@ -90,7 +90,6 @@ impl From<CoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        crate::context::note_reason(self.code);
         let (status, body) = self.to_parts();
         let mut resp = (status, body).into_response();
         resp.headers_mut().insert(

@@ -2,13 +2,13 @@
 //! error message names the problem and the place, never the submitted content.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
-use tijori_core::Principal;
+use tijori_core::{CoreError, Principal};
 use tijori_types::ErrorCode;
 
 use crate::{ApiError, AppState};
@@ -20,12 +20,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
-        let unauthenticated = || {
-            ApiError::new(
-                ErrorCode::Unauthenticated,
-                "a valid credential is required: send 'Authorization: Bearer <api key or session token>'",
-            )
-        };
+        let unauthenticated = || ApiError::from(CoreError::Unauthenticated);
         let header = parts
             .headers
             .get(AUTHORIZATION)
@@ -41,6 +36,26 @@ impl FromRequestParts<AppState> for Caller {
             .map_err(|_| unauthenticated())?;
         crate::context::note_principal(&principal.id);
         Ok(Caller(principal))
+    }
+}
+
+/// One path segment (a token, a principal id), refused in our error format if it does not
+/// decode.
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<PathParam, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(s)| PathParam(s))
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    "the path segment does not decode; percent-encode it as UTF-8",
+                )
+            })
     }
 }
 

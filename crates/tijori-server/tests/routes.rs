@@ -24,6 +24,10 @@ async fn router(name: &str) -> axum::Router {
         .unwrap();
     let (provider, _) = DevKeyFile::load_or_create(&dir.join("root.key")).unwrap();
     vault.unseal(&provider).await.unwrap();
+    vault
+        .install_root_token("root-token-for-tests")
+        .await
+        .unwrap();
     let state = AppState {
         vault: Arc::new(vault),
         metrics: Arc::new(Metrics::default()),
@@ -105,4 +109,23 @@ async fn unknown_routes_and_methods_use_our_error_format() {
             serde_json::from_slice(&to_bytes(resp.into_body(), 1 << 20).await.unwrap()).unwrap();
         assert_eq!(json["error"]["code"], code);
     }
+}
+
+#[tokio::test]
+async fn undecodable_path_segments_use_our_error_format() {
+    let app = router("path").await;
+    let req = Request::builder()
+        .uri("/v1/tokens/%FF%FE")
+        .header("authorization", "Bearer root-token-for-tests")
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let json: serde_json::Value =
+        serde_json::from_slice(&to_bytes(resp.into_body(), 1 << 20).await.unwrap()).unwrap();
+    assert_eq!(json["error"]["code"], "invalid_request");
+    assert!(json["error"]["request_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("req_"));
 }

@@ -1,6 +1,6 @@
 //! `/v1/principals`: service principals and their API keys (admin only).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -9,7 +9,7 @@ use tijori_core::{rfc3339, Principal};
 use tijori_types::api::{CreatePrincipalRequest, PrincipalResponse};
 
 use crate::context::note_resource;
-use crate::extract::{parse_json, Body, Caller};
+use crate::extract::{parse_json, Body, Caller, PathParam};
 use crate::{ApiError, AppState};
 
 fn view(p: &Principal, api_key: Option<String>) -> PrincipalResponse {
@@ -71,7 +71,7 @@ async fn set_disabled(
 pub(crate) async fn disable(
     State(s): State<AppState>,
     Caller(p): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Response, ApiError> {
     set_disabled(s, p, id, true).await
 }
@@ -79,7 +79,7 @@ pub(crate) async fn disable(
 pub(crate) async fn enable(
     State(s): State<AppState>,
     Caller(p): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Response, ApiError> {
     set_disabled(s, p, id, false).await
 }

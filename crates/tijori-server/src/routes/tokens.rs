@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -15,7 +15,7 @@ use tijori_types::api::{BatchRequest, DetokenizeRequest, SearchRequest, Tokenize
 use tijori_types::{DataType, ErrorCode};
 
 use crate::context::note_resource;
-use crate::extract::{parse_json, parse_value, Body, Caller};
+use crate::extract::{parse_json, parse_value, Body, Caller, PathParam};
 use crate::{ApiError, AppState};
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -224,7 +224,7 @@ pub(crate) async fn search(
 pub(crate) async fn describe(
     State(s): State<AppState>,
     Caller(p): Caller,
-    Path(token): Path<String>,
+    PathParam(token): PathParam,
 ) -> Result<Response, ApiError> {
     let auth = authorize::<Search>(&p)?;
     let described = s.vault.describe(&auth, &token).await?;
@@ -235,7 +235,7 @@ pub(crate) async fn describe(
 pub(crate) async fn delete(
     State(s): State<AppState>,
     Caller(p): Caller,
-    Path(token): Path<String>,
+    PathParam(token): PathParam,
 ) -> Result<Response, ApiError> {
     let auth = authorize::<Delete>(&p)?;
     s.vault.delete(&auth, &token).await?;
