@@ -75,10 +75,18 @@ async fn serve(args: ServerArgs) -> Result<()> {
         .context("unsealing with the dev key file")?;
     drop(provider);
 
+    vault
+        .audit_system("system.unseal")
+        .await
+        .context("writing the audit trail")?;
     match &args.dev_root_token {
-        Some(token) => vault.install_root_token(token).await?,
+        Some(token) => {
+            vault.install_root_token(token).await?;
+            vault.audit_system("system.root_token_set").await?;
+        }
         None if !vault.has_root().await? => {
             let token = vault.generate_root_token().await?;
+            vault.audit_system("system.root_token_set").await?;
             println!("Root token (admin; shown once, keep it safe): {token}");
         }
         None => println!("Root token: the one printed at this data dir's first start (or pass --dev-root-token)."),

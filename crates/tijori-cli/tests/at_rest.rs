@@ -84,6 +84,21 @@ fn root_key_file_is_private_and_dev_mode_says_insecure() {
         let mode = std::fs::metadata(k).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{} has mode {mode:o}", k.display());
     }
+    // The database and its WAL files are the owner's alone too.
+    let key = s.principal("perm-svc", &["tokenizer"]);
+    assert_eq!(new_token(&s, &key, "text", &text()).len(), 36);
+    let db_files: Vec<_> = files_under(&s.data_dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("tijori.sqlite3"))
+        .collect();
+    assert!(
+        db_files.len() >= 2,
+        "expected the database and its WAL: {db_files:?}"
+    );
+    for f in &db_files {
+        let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} has mode {mode:o}", f.display());
+    }
     let said = wait_for(Duration::from_secs(10), || {
         s.output().to_lowercase().contains("insecure")
     });

@@ -139,7 +139,12 @@ fn verify_names_the_first_tampered_record() {
     assert!(records(&dir).len() >= 8);
     assert_eq!(verify(&dir).0, 0, "the untouched trail verifies");
 
-    let cases: [(&str, &str, i64); 4] = [
+    let cases: [(&str, &str, i64); 5] = [
+        (
+            "insert-before-first",
+            "INSERT INTO audit (seq, record, prev_hash, hash) SELECT 0, record, prev_hash, hash FROM audit WHERE seq = 2",
+            0,
+        ),
         ("edit", "UPDATE audit SET record = replace(record, '\"success\"', '\"failure\"') WHERE seq = 3", 3),
         ("delete", "DELETE FROM audit WHERE seq = 4", 4),
         (

@@ -116,10 +116,11 @@ pub async fn verify(
     mut progress: impl FnMut(u64),
 ) -> Result<Verdict, CoreError> {
     let mut expected_seq = 1;
+    let mut after = i64::MIN; // rows numbered 0 or below are read too, and refused
     let mut prev = vec![0u8; 32];
     let mut count = 0u64;
     loop {
-        let rows = store.audit_rows(expected_seq - 1, VERIFY_PAGE).await?;
+        let rows = store.audit_rows(after, VERIFY_PAGE).await?;
         if rows.is_empty() {
             return Ok(Verdict::Intact {
                 records: count,
@@ -133,7 +134,13 @@ pub async fn verify(
             hash,
         } in rows
         {
-            if seq != expected_seq {
+            if seq < expected_seq {
+                return Ok(Verdict::Broken {
+                    seq,
+                    reason: format!("record {seq} stands before record {expected_seq}, where no record may be: inserted"),
+                });
+            }
+            if seq > expected_seq {
                 return Ok(Verdict::Broken {
                     seq: expected_seq,
                     reason: format!(
@@ -160,6 +167,7 @@ pub async fn verify(
                 });
             }
             prev = hash;
+            after = seq;
             expected_seq += 1;
             count += 1;
         }

@@ -36,6 +36,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database in `data_dir` and brings its schema up to date.
     pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
         let path = data_dir.join(DB_FILE);
+        private_file(&path)?;
         let mut conn = Connection::open(&path)?;
         // WAL lets readers run beside the writer; FULL makes each commit durable before it is
         // acknowledged (NORMAL could lose the last commits on power loss).
@@ -106,6 +107,20 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(conn)
     }
+}
+
+/// Creates the database file readable by its owner only, or narrows an existing one to that.
+/// SQLite gives its `-wal` and `-shm` files the database file's mode.
+fn private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |e: std::io::Error| StoreError::Unavailable(format!("{}: {e}", path.display()));
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)
 }
 
 fn poisoned() -> StoreError {
