@@ -31,7 +31,7 @@ pub enum CoreError {
     )]
     IdempotencyConflict,
     /// A batch has more items than allowed.
-    #[error("the batch has more items than the limit; split it")]
+    #[error("the request has more items than the limit (10,000 by default); split it")]
     TooManyItems,
     /// Key material is not in memory.
     #[error("the vault is sealed; unseal it before data operations")]

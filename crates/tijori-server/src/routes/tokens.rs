@@ -116,14 +116,9 @@ pub(crate) async fn batch(
     let auth = authorize::<Tokenize>(&p)?;
     let work = async {
         let req: BatchRequest = parse_json(&body)?;
+        // Checked before parsing the items, so an oversized batch costs no per-item work.
         if req.items.len() > s.vault.config().max_batch {
-            return Err(ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!(
-                    "a batch takes at most {} items; split it",
-                    s.vault.config().max_batch
-                ),
-            ));
+            return Err(CoreError::TooManyItems.into());
         }
         // Items that do not parse keep their place with their own error.
         let mut parse_errors: Vec<Option<ApiError>> = Vec::with_capacity(req.items.len());
