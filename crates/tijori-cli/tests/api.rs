@@ -1694,3 +1694,21 @@ fn connection_stays_usable_after_early_refusals() {
          connection without `Connection: close`: {broken:?}"
     );
 }
+
+/// `--body-limit` above axum's own 2 MiB default is honoured: one limiter, ours.
+#[test]
+fn a_configured_body_limit_above_two_mib_is_honoured() {
+    let dir = temp_dir(&tmp_base(), "large-limit");
+    let s = Server::start_with(&bin(), &dir, &root_token(), &["--body-limit", "4194304"]);
+    let key = s.principal("large-limit", &["tokenizer"]);
+    let items: Vec<Value> = (0..500)
+        .map(|_| json!({"type": "text", "value": "c".repeat(6000)}))
+        .collect();
+    let r = s.post("/v1/tokens/batch", Some(&key), &json!({ "items": items }));
+    assert_eq!(
+        r.status, 200,
+        "a 3 MB batch under a 4 MiB limit: {}",
+        r.text
+    );
+    assert_eq!(r.json["items"].as_array().unwrap().len(), 500);
+}

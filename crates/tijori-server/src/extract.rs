@@ -5,7 +5,6 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 use tijori_core::{CoreError, Principal};
@@ -59,21 +58,22 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
     }
 }
 
-/// The raw body, within the configured limit (413 past it).
+/// The raw body. The request context has already read it and refused it past the limit.
 pub struct Body(pub Bytes);
 
 impl FromRequest<AppState> for Body {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Body, ApiError> {
-        match Bytes::from_request(req, state).await {
-            Ok(b) => Ok(Body(b)),
-            Err(rej) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                "the request body is over the size limit; send less per request (batches: split them)",
-            )),
-            Err(_) => Err(ApiError::new(ErrorCode::InvalidRequest, "the request body could not be read")),
-        }
+        Bytes::from_request(req, state)
+            .await
+            .map(Body)
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    "the request body could not be read",
+                )
+            })
     }
 }
 

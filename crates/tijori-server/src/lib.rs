@@ -45,7 +45,6 @@ pub struct AppState {
 
 /// The whole API as a router; tests drive it with `oneshot`, the CLI serves it on a socket.
 pub fn app(state: AppState) -> Router {
-    let body_limit = state.config.body_limit;
     Router::new()
         .route("/v1/health", get(routes::sys::health))
         .route("/v1/openapi.json", get(routes::sys::openapi))
@@ -77,6 +76,8 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             context::request_context,
         ))
-        .layer(DefaultBodyLimit::max(body_limit))
+        // The request context reads and limits bodies; axum's own limit would only repeat it
+        // (and its 2 MiB default would cap a larger configured limit).
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
