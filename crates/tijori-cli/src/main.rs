@@ -50,15 +50,22 @@ enum AuditCommand {
     ///
     /// Example: tijori audit verify --data-dir ./tijori-data
     Verify {
-        /// The data dir whose audit trail to check.
-        #[arg(
-            long,
-            env = "TIJORI_DATA_DIR",
-            default_value = "./tijori-data",
-            value_name = "DIR"
-        )]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        data: DataDir,
     },
+}
+
+/// `--data-dir`, the same option for every command that works on a vault's data.
+#[derive(clap::Args)]
+pub(crate) struct DataDir {
+    /// The vault's data dir: its database and (in dev mode) its key file. `server` creates it.
+    #[arg(
+        long = "data-dir",
+        env = "TIJORI_DATA_DIR",
+        default_value = "./tijori-data",
+        value_name = "DIR"
+    )]
+    pub(crate) path: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -67,14 +74,8 @@ pub(crate) struct ServerArgs {
     #[arg(long)]
     dev: bool,
 
-    /// Where the vault keeps its database and (in dev mode) its key file. Created if missing.
-    #[arg(
-        long,
-        env = "TIJORI_DATA_DIR",
-        default_value = "./tijori-data",
-        value_name = "DIR"
-    )]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    data: DataDir,
 
     /// Address to listen on. Dev mode accepts loopback addresses only; port 0 picks a free port.
     #[arg(
@@ -104,7 +105,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Server(args) => server::run(args).map(|()| ExitCode::SUCCESS),
-        Command::Audit(AuditCommand::Verify { data_dir }) => audit::verify(&data_dir),
+        Command::Audit(AuditCommand::Verify { data }) => audit::verify(&data.path),
     };
     match result {
         Ok(code) => code,

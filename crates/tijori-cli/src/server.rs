@@ -52,8 +52,8 @@ fn init_logging() {
 }
 
 async fn serve(args: ServerArgs) -> Result<()> {
-    create_private_dir(&args.data_dir)?;
-    let key_path = args.data_dir.join(DEV_KEY_FILE);
+    create_private_dir(&args.data.path)?;
+    let key_path = args.data.path.join(DEV_KEY_FILE);
     let (provider, created) = DevKeyFile::load_or_create(&key_path).context("dev root key")?;
     tracing::warn!(
         key_file = %key_path.display(),
@@ -61,8 +61,8 @@ async fn serve(args: ServerArgs) -> Result<()> {
         "DEV MODE IS INSECURE: the root key is a plain file beside the data it protects, and HTTP is \
          unencrypted. Never put real customer data in a dev vault."
     );
-    let store = SqliteStore::open(&args.data_dir)
-        .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
+    let store = SqliteStore::open(&args.data.path)
+        .with_context(|| format!("opening the store in {}", args.data.path.display()))?;
     let vault = Vault::open(
         Arc::new(store),
         Arc::new(SystemClock),
