@@ -155,6 +155,19 @@ fn data_key_from_row(r: &Row<'_>) -> rusqlite::Result<DataKeyRecord> {
 
 const DATA_KEY_COLUMNS: &str = "id, purpose, scope, kek_version, wrapped, created_at";
 
+/// The active key of (purpose, scope), on any connection (the writer's transaction derefs to one).
+fn active_key(
+    c: &Connection,
+    purpose: &str,
+    scope: &str,
+) -> rusqlite::Result<Option<DataKeyRecord>> {
+    c.prepare_cached(&format!(
+        "SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE purpose = ?1 AND scope = ?2 AND active = 1"
+    ))?
+    .query_row(params![purpose, scope], data_key_from_row)
+    .optional()
+}
+
 fn live(expires_at: Option<i64>, now: i64) -> bool {
     expires_at.is_none_or(|e| e > now)
 }
@@ -344,11 +357,9 @@ impl KeyStore for SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, 1) ON CONFLICT DO NOTHING",
                     params![key.purpose, key.scope, key.kek_version, key.wrapped, key.created_at],
                 )?;
-                Ok(tx.query_row(
-                    &format!("SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE purpose = ?1 AND scope = ?2 AND active = 1"),
-                    params![key.purpose, key.scope],
-                    data_key_from_row,
-                )?)
+                active_key(tx, &key.purpose, &key.scope)?.ok_or_else(|| {
+                    StoreError::Unavailable("the data key just stored is not active".into())
+                })
             })
             .await
     }
@@ -368,13 +379,7 @@ impl KeyStore for SqliteStore {
         purpose: &str,
         scope: &str,
     ) -> Result<Option<DataKeyRecord>, StoreError> {
-        self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE purpose = ?1 AND scope = ?2 AND active = 1"
-            ))?
-            .query_row(params![purpose, scope], data_key_from_row)
-            .optional()
-        })
+        self.read(|c| active_key(c, purpose, scope))
     }
 }
 
