@@ -22,13 +22,20 @@ const PURPOSE_IDEMPOTENCY: &str = "idempotency";
 /// Subjects' own keys are cached up to this many; past it the cache starts afresh.
 const SUBJECT_CACHE: usize = 100_000;
 
+/// Unwrapped key-encryption keys by version, and the version new data keys are wrapped under.
+struct Keks {
+    by_version: HashMap<i64, SecretKey>,
+    current: i64,
+}
+
 /// Unwrapped key material: exists only while unsealed.
 pub(crate) struct Keys {
-    keks: HashMap<i64, SecretKey>,
-    current_kek: i64,
+    keks: Keks,
+    /// The vault-wide data key, for values without a subject.
     shared: (i64, Arc<SecretKey>),
     pub(crate) blind: BlindIndexKey,
     pub(crate) idempotency: BlindIndexKey,
+    /// Data keys (of purpose `data`) unwrapped so far, by id.
     deks: RwLock<HashMap<i64, Arc<SecretKey>>>,
     subjects: RwLock<HashMap<String, (i64, Arc<SecretKey>)>>,
 }
@@ -91,7 +98,7 @@ impl Keyring {
                 .await?;
             records = store.keks().await?;
         }
-        let mut keks = HashMap::new();
+        let mut by_version = HashMap::new();
         for r in &records {
             let key = provider
                 .unwrap(&kek_ad(r.version), &r.wrapped)
@@ -101,78 +108,73 @@ impl Keyring {
                         r.version
                     ))
                 })?;
-            keks.insert(r.version, key);
+            by_version.insert(r.version, key);
         }
-        let current_kek = records
+        let current = records
             .iter()
             .map(|r| r.version)
             .max()
             .ok_or(CoreError::Sealed)?;
-        let mut keys = Keys {
+        let keks = Keks {
+            by_version,
+            current,
+        };
+        let (shared_rec, shared) = keks.active(store, PURPOSE_DATA, "", now).await?;
+        let shared = (shared_rec.id, Arc::new(shared));
+        let blind = BlindIndexKey::new(keks.active(store, PURPOSE_BLIND, "", now).await?.1);
+        let idempotency =
+            BlindIndexKey::new(keks.active(store, PURPOSE_IDEMPOTENCY, "", now).await?.1);
+        let deks = HashMap::from([(shared.0, shared.1.clone())]);
+        let keys = Keys {
             keks,
-            current_kek,
-            shared: (0, Arc::new(SecretKey::from_bytes([0; 32]))),
-            blind: BlindIndexKey::new(SecretKey::from_bytes([0; 32])),
-            idempotency: BlindIndexKey::new(SecretKey::from_bytes([0; 32])),
-            deks: RwLock::new(HashMap::new()),
+            shared,
+            blind,
+            idempotency,
+            deks: RwLock::new(deks),
             subjects: RwLock::new(HashMap::new()),
         };
-        keys.shared = keys.active(store, PURPOSE_DATA, "", now).await?;
-        keys.blind = BlindIndexKey::new(
-            keys.active(store, PURPOSE_BLIND, "", now)
-                .await?
-                .1
-                .duplicate(),
-        );
-        keys.idempotency = BlindIndexKey::new(
-            keys.active(store, PURPOSE_IDEMPOTENCY, "", now)
-                .await?
-                .1
-                .duplicate(),
-        );
         *self.keys.write().map_err(|_| poisoned())? = Some(Arc::new(keys));
         Ok(())
     }
 }
 
-impl Keys {
-    /// The active key of (purpose, scope), created if there is none yet.
+impl Keks {
+    /// The active key of (purpose, scope), created if there is none yet, unwrapped.
     async fn active(
         &self,
         store: &dyn Store,
         purpose: &str,
         scope: &str,
         now: i64,
-    ) -> Result<(i64, Arc<SecretKey>), CoreError> {
+    ) -> Result<(DataKeyRecord, SecretKey), CoreError> {
         let rec = match store.active_data_key(purpose, scope).await? {
             Some(rec) => rec,
             None => {
                 let fresh = SecretKey::generate()?;
-                let kek = self.keks.get(&self.current_kek).ok_or(CoreError::Sealed)?;
-                let wrapped = wrap_key(kek, &dek_ad(purpose, scope, self.current_kek), &fresh)?;
+                let kek = self
+                    .by_version
+                    .get(&self.current)
+                    .ok_or(CoreError::Sealed)?;
+                let wrapped = wrap_key(kek, &dek_ad(purpose, scope, self.current), &fresh)?;
                 // Another request (or node) may win the race; the store answers the winner.
                 store
                     .insert_data_key(DataKeyRecord {
                         id: 0,
                         purpose: purpose.into(),
                         scope: scope.into(),
-                        kek_version: self.current_kek,
+                        kek_version: self.current,
                         wrapped,
                         created_at: now,
                     })
                     .await?
             }
         };
-        let key = Arc::new(self.unwrap(&rec)?);
-        self.deks
-            .write()
-            .map_err(|_| poisoned())?
-            .insert(rec.id, key.clone());
-        Ok((rec.id, key))
+        let key = self.unwrap(&rec)?;
+        Ok((rec, key))
     }
 
     fn unwrap(&self, rec: &DataKeyRecord) -> Result<SecretKey, CoreError> {
-        let kek = self.keks.get(&rec.kek_version).ok_or_else(|| {
+        let kek = self.by_version.get(&rec.kek_version).ok_or_else(|| {
             CoreError::Internal(format!(
                 "data key {} names unknown KEK v{}",
                 rec.id, rec.kek_version
@@ -185,7 +187,9 @@ impl Keys {
         )
         .map_err(|_| CoreError::Internal(format!("data key {} does not unwrap", rec.id)))
     }
+}
 
+impl Keys {
     /// The key new values are written under: the subject's own, or the vault-wide one.
     pub(crate) async fn write_key(
         &self,
@@ -200,7 +204,12 @@ impl Keys {
             return Ok(hit.clone());
         }
         let scope = format!("subject:{subject}");
-        let found = self.active(store, PURPOSE_DATA, &scope, now).await?;
+        let (rec, key) = self.keks.active(store, PURPOSE_DATA, &scope, now).await?;
+        let found = (rec.id, Arc::new(key));
+        self.deks
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(rec.id, found.1.clone());
         let mut cache = self.subjects.write().map_err(|_| poisoned())?;
         if cache.len() >= SUBJECT_CACHE {
             cache.clear();
@@ -222,7 +231,7 @@ impl Keys {
             .data_key(id)
             .await?
             .ok_or_else(|| CoreError::Internal(format!("data key {id} is missing")))?;
-        let key = Arc::new(self.unwrap(&rec)?);
+        let key = Arc::new(self.keks.unwrap(&rec)?);
         self.deks
             .write()
             .map_err(|_| poisoned())?

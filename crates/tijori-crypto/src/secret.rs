@@ -34,12 +34,6 @@ impl SecretKey {
     pub fn expose_secret(&self) -> &[u8; 32] {
         &self.0
     }
-
-    /// An independent copy, for the rare place that must hold the key twice (named so it is
-    /// never done by accident, unlike `Clone`).
-    pub fn duplicate(&self) -> SecretKey {
-        SecretKey(self.0)
-    }
 }
 
 #[cfg(test)]
