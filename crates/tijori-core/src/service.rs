@@ -231,11 +231,13 @@ impl Vault {
                 .iter()
                 .map(|(_, p, k)| self.encrypt(p, (k.0, k.1.as_ref()), now))
                 .collect::<Result<Vec<_>, _>>()?;
-            let outcomes = self.store.insert_tokens(records.clone(), now).await?;
+            // The answers are made before the records move into the store: no copy of them.
+            let made: Vec<TokenResponse> = records.iter().map(response).collect();
+            let outcomes = self.store.insert_tokens(records, now).await?;
             let mut retry = Vec::new();
-            for ((slot, rec), outcome) in pending.into_iter().zip(records).zip(outcomes) {
+            for ((slot, made), outcome) in pending.into_iter().zip(made).zip(outcomes) {
                 match outcome {
-                    InsertOutcome::Inserted => answers[slot.0] = Some(Ok((response(&rec), true))),
+                    InsertOutcome::Inserted => answers[slot.0] = Some(Ok((made, true))),
                     InsertOutcome::Existing(existing) => {
                         answers[slot.0] = Some(Ok((response(&existing), false)))
                     }
