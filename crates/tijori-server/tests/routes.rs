@@ -129,3 +129,33 @@ async fn undecodable_path_segments_use_our_error_format() {
         .unwrap()
         .starts_with("req_"));
 }
+
+#[tokio::test]
+async fn an_idempotency_key_that_is_not_ascii_is_refused_in_our_format() {
+    let app = router("idem-key").await;
+    let create = Request::post("/v1/principals")
+        .header("authorization", "Bearer root-token-for-tests")
+        .body(Body::from(r#"{"name":"svc","roles":["tokenizer"]}"#))
+        .unwrap();
+    let resp = app.clone().oneshot(create).await.unwrap();
+    let created: serde_json::Value =
+        serde_json::from_slice(&to_bytes(resp.into_body(), 1 << 20).await.unwrap()).unwrap();
+    let key = created["api_key"].as_str().unwrap();
+    let req = Request::post("/v1/tokens")
+        .header("authorization", format!("Bearer {key}"))
+        .header(
+            "idempotency-key",
+            axum::http::HeaderValue::from_bytes(b"k\xff").unwrap(),
+        )
+        .body(Body::from(r#"{"type":"text","value":"x"}"#))
+        .unwrap();
+    let resp = app.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let json: serde_json::Value =
+        serde_json::from_slice(&to_bytes(resp.into_body(), 1 << 20).await.unwrap()).unwrap();
+    assert_eq!(json["error"]["code"], "invalid_value");
+    assert!(json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Idempotency-Key"));
+}
