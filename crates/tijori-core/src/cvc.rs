@@ -38,10 +38,6 @@ fn ad(token: &str) -> Vec<u8> {
     format!("tijori:cvc:{token}").into_bytes()
 }
 
-fn poisoned() -> CoreError {
-    CoreError::Internal("cvc store lock poisoned".into())
-}
-
 impl CvcStore {
     pub(crate) fn new() -> Result<CvcStore, CoreError> {
         Ok(CvcStore {
@@ -53,7 +49,10 @@ impl CvcStore {
     /// Keeps a code; `false` if the token is taken.
     pub(crate) fn put(&self, token: &str, value: &str, info: CvcInfo) -> Result<bool, CoreError> {
         let sealed = seal(&self.key, &ad(token), value.as_bytes())?;
-        let mut map = self.entries.lock().map_err(|_| poisoned())?;
+        let mut map = self
+            .entries
+            .lock()
+            .map_err(|_| CoreError::poisoned("cvc store"))?;
         if map.contains_key(token) {
             return Ok(false);
         }
@@ -63,7 +62,10 @@ impl CvcStore {
 
     /// Metadata of a live code, without consuming it.
     pub(crate) fn info(&self, token: &str, now: i64) -> Result<Option<CvcInfo>, CoreError> {
-        let map = self.entries.lock().map_err(|_| poisoned())?;
+        let map = self
+            .entries
+            .lock()
+            .map_err(|_| CoreError::poisoned("cvc store"))?;
         Ok(map
             .get(token)
             .filter(|e| e.info.expires_at > now)
@@ -72,7 +74,11 @@ impl CvcStore {
 
     /// Removes a code and gives back its value: the first detokenize is the last.
     pub(crate) fn take(&self, token: &str, now: i64) -> Result<Option<Taken>, CoreError> {
-        let entry = self.entries.lock().map_err(|_| poisoned())?.remove(token);
+        let entry = self
+            .entries
+            .lock()
+            .map_err(|_| CoreError::poisoned("cvc store"))?
+            .remove(token);
         match entry {
             Some(e) if e.info.expires_at > now => {
                 Ok(Some((open(&self.key, &ad(token), &e.sealed)?, e.info)))
@@ -83,19 +89,29 @@ impl CvcStore {
 
     /// `true` if a live code was removed.
     pub(crate) fn remove(&self, token: &str, now: i64) -> Result<bool, CoreError> {
-        let entry = self.entries.lock().map_err(|_| poisoned())?.remove(token);
+        let entry = self
+            .entries
+            .lock()
+            .map_err(|_| CoreError::poisoned("cvc store"))?
+            .remove(token);
         Ok(entry.is_some_and(|e| e.info.expires_at > now))
     }
 
     pub(crate) fn purge(&self, now: i64) -> Result<usize, CoreError> {
-        let mut map = self.entries.lock().map_err(|_| poisoned())?;
+        let mut map = self
+            .entries
+            .lock()
+            .map_err(|_| CoreError::poisoned("cvc store"))?;
         let before = map.len();
         map.retain(|_, e| e.info.expires_at > now);
         Ok(before - map.len())
     }
 
     pub(crate) fn clear(&self) -> Result<(), CoreError> {
-        self.entries.lock().map_err(|_| poisoned())?.clear();
+        self.entries
+            .lock()
+            .map_err(|_| CoreError::poisoned("cvc store"))?
+            .clear();
         Ok(())
     }
 }

@@ -45,6 +45,11 @@ pub enum CoreError {
 }
 
 impl CoreError {
+    /// A lock whose holder panicked: the state behind it can no longer be trusted.
+    pub(crate) fn poisoned(what: &str) -> CoreError {
+        CoreError::Internal(format!("{what} lock poisoned"))
+    }
+
     /// The stable API code.
     pub fn code(&self) -> ErrorCode {
         match self {

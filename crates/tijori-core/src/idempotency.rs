@@ -46,7 +46,7 @@ impl Locks {
             let mut map = self
                 .0
                 .lock()
-                .map_err(|_| CoreError::Internal("idempotency locks poisoned".into()))?;
+                .map_err(|_| CoreError::poisoned("idempotency"))?;
             map.entry(slot.clone()).or_default().clone()
         };
         let guard = m.lock_owned().await;

@@ -54,15 +54,11 @@ fn dek_ad(purpose: &str, scope: &str, kek_version: i64) -> Vec<u8> {
     format!("tijori:dek:{purpose}:{scope}:{kek_version}").into_bytes()
 }
 
-fn poisoned() -> CoreError {
-    CoreError::Internal("keyring lock poisoned".into())
-}
-
 impl Keyring {
     pub(crate) fn keys(&self) -> Result<Arc<Keys>, CoreError> {
         self.keys
             .read()
-            .map_err(|_| poisoned())?
+            .map_err(|_| CoreError::poisoned("keyring"))?
             .clone()
             .ok_or(CoreError::Sealed)
     }
@@ -73,7 +69,10 @@ impl Keyring {
 
     /// Drops all key material from memory.
     pub(crate) fn seal(&self) -> Result<(), CoreError> {
-        *self.keys.write().map_err(|_| poisoned())? = None;
+        *self
+            .keys
+            .write()
+            .map_err(|_| CoreError::poisoned("keyring"))? = None;
         Ok(())
     }
 
@@ -133,7 +132,10 @@ impl Keyring {
             deks: RwLock::new(deks),
             subjects: RwLock::new(HashMap::new()),
         };
-        *self.keys.write().map_err(|_| poisoned())? = Some(Arc::new(keys));
+        *self
+            .keys
+            .write()
+            .map_err(|_| CoreError::poisoned("keyring"))? = Some(Arc::new(keys));
         Ok(())
     }
 }
@@ -200,7 +202,12 @@ impl Keys {
         let Some(subject) = subject else {
             return Ok(self.shared.clone());
         };
-        if let Some(hit) = self.subjects.read().map_err(|_| poisoned())?.get(subject) {
+        if let Some(hit) = self
+            .subjects
+            .read()
+            .map_err(|_| CoreError::poisoned("keyring"))?
+            .get(subject)
+        {
             return Ok(hit.clone());
         }
         let scope = format!("subject:{subject}");
@@ -208,9 +215,12 @@ impl Keys {
         let found = (rec.id, Arc::new(key));
         self.deks
             .write()
-            .map_err(|_| poisoned())?
+            .map_err(|_| CoreError::poisoned("keyring"))?
             .insert(rec.id, found.1.clone());
-        let mut cache = self.subjects.write().map_err(|_| poisoned())?;
+        let mut cache = self
+            .subjects
+            .write()
+            .map_err(|_| CoreError::poisoned("keyring"))?;
         if cache.len() >= SUBJECT_CACHE {
             cache.clear();
         }
@@ -224,7 +234,12 @@ impl Keys {
         store: &dyn Store,
         id: i64,
     ) -> Result<Arc<SecretKey>, CoreError> {
-        if let Some(k) = self.deks.read().map_err(|_| poisoned())?.get(&id) {
+        if let Some(k) = self
+            .deks
+            .read()
+            .map_err(|_| CoreError::poisoned("keyring"))?
+            .get(&id)
+        {
             return Ok(k.clone());
         }
         let rec = store
@@ -234,7 +249,7 @@ impl Keys {
         let key = Arc::new(self.keks.unwrap(&rec)?);
         self.deks
             .write()
-            .map_err(|_| poisoned())?
+            .map_err(|_| CoreError::poisoned("keyring"))?
             .insert(id, key.clone());
         Ok(key)
     }

@@ -47,13 +47,19 @@ impl Directory {
                 .map_err(|_| CoreError::Internal("a stored key hash is not 32 bytes".into()))?;
             map.insert(hash, to_principal(rec)?);
         }
-        *self.by_hash.write().map_err(|_| poisoned())? = map;
+        *self
+            .by_hash
+            .write()
+            .map_err(|_| CoreError::poisoned("principal directory"))? = map;
         Ok(())
     }
 
     /// Marks a principal disabled (or not) in memory at once, whatever a reload does later.
     pub(crate) fn set_disabled(&self, id: &str, disabled: bool) -> Result<(), CoreError> {
-        let mut map = self.by_hash.write().map_err(|_| poisoned())?;
+        let mut map = self
+            .by_hash
+            .write()
+            .map_err(|_| CoreError::poisoned("principal directory"))?;
         for p in map.values_mut().filter(|p| p.id == id) {
             p.disabled = disabled;
         }
@@ -65,7 +71,12 @@ impl Directory {
             return Err(CoreError::Unauthenticated);
         }
         let hash = key_hash(credential);
-        match self.by_hash.read().map_err(|_| poisoned())?.get(&hash) {
+        match self
+            .by_hash
+            .read()
+            .map_err(|_| CoreError::poisoned("principal directory"))?
+            .get(&hash)
+        {
             Some(p) if !p.disabled => Ok(p.clone()),
             _ => Err(CoreError::Unauthenticated),
         }
@@ -91,10 +102,6 @@ pub(crate) fn to_principal(rec: PrincipalRecord) -> Result<Principal, CoreError>
         created_at: rec.created_at,
         disabled: rec.disabled,
     })
-}
-
-fn poisoned() -> CoreError {
-    CoreError::Internal("principal directory lock poisoned".into())
 }
 
 /// Checks a principal name: 1-128 characters of letters, digits, `.`, `_`, `-`.
