@@ -12,8 +12,8 @@ use async_trait::async_trait;
 
 pub use error::StoreError;
 pub use model::{
-    AuditRow, ChainFn, DataKeyRecord, IdempotencyRecord, InsertOutcome, KekRecord, PrincipalRecord,
-    TokenRecord,
+    AuditCheckpoint, AuditRow, ChainFn, DataKeyRecord, IdempotencyRecord, InsertOutcome, KekRecord,
+    PrincipalRecord, TokenRecord,
 };
 
 /// Tokens: the encrypted values and what is shown of them.
@@ -104,6 +104,16 @@ pub trait AuditStore: Send + Sync {
     ) -> Result<Vec<i64>, StoreError>;
     /// Up to `limit` records with `seq > after`, in order.
     async fn audit_rows(&self, after: i64, limit: usize) -> Result<Vec<AuditRow>, StoreError>;
+    /// The newest record, if any.
+    async fn audit_head(&self) -> Result<Option<AuditRow>, StoreError>;
+    /// Stores a checkpoint; `false` if one for that record exists already.
+    async fn insert_checkpoint(&self, cp: AuditCheckpoint) -> Result<bool, StoreError>;
+    /// Up to `limit` checkpoints with `seq > after`, in order.
+    async fn checkpoints(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<AuditCheckpoint>, StoreError>;
 }
 
 /// Everything a vault needs from its storage.

@@ -105,6 +105,16 @@ pub struct AuditRow {
     pub hash: Vec<u8>,
 }
 
+/// A signature over the audit chain's head at `seq`: its hash, when it was signed, and the
+/// signature (see tijori-core's audit module for the signed message).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditCheckpoint {
+    pub seq: i64,
+    pub hash: Vec<u8>,
+    pub time: i64,
+    pub signature: Vec<u8>,
+}
+
 /// How a record's chain hash is computed from the previous hash, its number and its text.
 /// The store calls it inside the write that appends, so the chain follows commit order.
 pub type ChainFn = fn(prev_hash: &[u8], seq: i64, record: &str) -> Vec<u8>;

@@ -12,9 +12,9 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, Transaction};
 
 use crate::{
-    AuditRow, AuditStore, ChainFn, DataKeyRecord, IdempotencyRecord, IdempotencyStore,
-    InsertOutcome, KekRecord, KeyStore, MetaStore, PrincipalRecord, PrincipalStore, StoreError,
-    TokenRecord, TokenStore,
+    AuditCheckpoint, AuditRow, AuditStore, ChainFn, DataKeyRecord, IdempotencyRecord,
+    IdempotencyStore, InsertOutcome, KekRecord, KeyStore, MetaStore, PrincipalRecord,
+    PrincipalStore, StoreError, TokenRecord, TokenStore,
 };
 use writer::Writer;
 
@@ -45,7 +45,7 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         schema::migrate(&mut conn)?;
-        let writer = Writer::spawn(conn)?;
+        let writer = Writer::spawn(conn, append_audit)?;
         Ok(SqliteStore {
             writer: Some(writer),
             readers: Mutex::new(Vec::new()),
@@ -533,30 +533,7 @@ impl AuditStore for SqliteStore {
         records: Vec<String>,
         chain: ChainFn,
     ) -> Result<Vec<i64>, StoreError> {
-        self.writer()?
-            .write(move |tx| {
-                let last: Option<(i64, Vec<u8>)> = tx
-                    .query_row(
-                        "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                        [],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()?;
-                let (mut seq, mut prev) = last.unwrap_or((0, vec![0u8; 32]));
-                let mut stmt = tx.prepare_cached(
-                    "INSERT INTO audit (seq, record, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)",
-                )?;
-                let mut seqs = Vec::with_capacity(records.len());
-                for record in &records {
-                    seq += 1;
-                    let hash = chain(&prev, seq, record);
-                    stmt.execute(params![seq, record, prev, hash])?;
-                    seqs.push(seq);
-                    prev = hash;
-                }
-                Ok(seqs)
-            })
-            .await
+        self.writer()?.append_audit(records, chain).await
     }
 
     async fn audit_rows(&self, after: i64, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
@@ -564,10 +541,85 @@ impl AuditStore for SqliteStore {
             let mut stmt = c.prepare_cached(
                 "SELECT seq, record, prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )?;
+            let rows = stmt.query_map(params![after, limit as i64], audit_row)?;
+            rows.collect()
+        })
+    }
+
+    async fn audit_head(&self) -> Result<Option<AuditRow>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT seq, record, prev_hash, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            )?
+            .query_row([], audit_row)
+            .optional()
+        })
+    }
+
+    async fn insert_checkpoint(&self, cp: AuditCheckpoint) -> Result<bool, StoreError> {
+        self.writer()?
+            .write(move |tx| {
+                let n = tx.execute(
+                    "INSERT INTO audit_checkpoints (seq, hash, time, signature) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT(seq) DO NOTHING",
+                    params![cp.seq, cp.hash, cp.time, cp.signature],
+                )?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    async fn checkpoints(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<AuditCheckpoint>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, hash, time, signature FROM audit_checkpoints WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
             let rows = stmt.query_map(params![after, limit as i64], |r| {
-                Ok(AuditRow { seq: r.get(0)?, record: r.get(1)?, prev_hash: r.get(2)?, hash: r.get(3)? })
+                Ok(AuditCheckpoint { seq: r.get(0)?, hash: r.get(1)?, time: r.get(2)?, signature: r.get(3)? })
             })?;
             rows.collect()
         })
     }
+}
+
+fn audit_row(r: &Row<'_>) -> Result<AuditRow, rusqlite::Error> {
+    Ok(AuditRow {
+        seq: r.get(0)?,
+        record: r.get(1)?,
+        prev_hash: r.get(2)?,
+        hash: r.get(3)?,
+    })
+}
+
+/// Appends each batch of records to the audit chain after the newest record, in order; the
+/// writer runs it once per group commit with every append waiting.
+fn append_audit(
+    tx: &Transaction<'_>,
+    batches: &[(Vec<String>, ChainFn)],
+) -> Result<Vec<Vec<i64>>, StoreError> {
+    let last: Option<(i64, Vec<u8>)> = tx
+        .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (mut seq, mut prev) = last.unwrap_or((0, vec![0u8; 32]));
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO audit (seq, record, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut out = Vec::with_capacity(batches.len());
+    for (records, chain) in batches {
+        let mut seqs = Vec::with_capacity(records.len());
+        for record in records {
+            seq += 1;
+            let hash = chain(&prev, seq, record);
+            stmt.execute(params![seq, record, prev, hash])?;
+            seqs.push(seq);
+            prev = hash;
+        }
+        out.push(seqs);
+    }
+    Ok(out)
 }

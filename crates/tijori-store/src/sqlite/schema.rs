@@ -68,6 +68,15 @@ const MIGRATIONS: &[&str] = &[
         hash      BLOB    NOT NULL
     );
     ",
+    // 3: signed checkpoints of the audit chain's head.
+    "
+    CREATE TABLE audit_checkpoints (
+        seq       INTEGER PRIMARY KEY,
+        hash      BLOB    NOT NULL,
+        time      INTEGER NOT NULL,
+        signature BLOB    NOT NULL
+    );
+    ",
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.

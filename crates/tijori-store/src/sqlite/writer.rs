@@ -4,13 +4,17 @@
 //! each caller. One fsync thus acknowledges many writes, and nothing is acknowledged that a
 //! crash could still lose. A failed commit, or a failure of the savepoint machinery itself,
 //! answers every job of the group with the error, and nothing of the group is committed.
+//!
+//! Audit appends are the most frequent writes (one per request), so they are not jobs of their
+//! own: all the appends waiting in a group go into one savepoint at its end, with one read of
+//! the chain head, and the chain follows commit order.
 
 use std::sync::mpsc;
 
 use rusqlite::{Connection, Transaction};
 use tokio::sync::oneshot;
 
-use crate::StoreError;
+use crate::{ChainFn, StoreError};
 
 /// The most jobs folded into one commit.
 const MAX_GROUP: usize = 512;
@@ -18,10 +22,21 @@ const MAX_GROUP: usize = 512;
 type Apply =
     Box<dyn FnOnce(&Transaction<'_>) -> Result<Box<dyn std::any::Any + Send>, StoreError> + Send>;
 
+/// What a job does: a write of its own, or records to append to the audit chain.
+enum Work {
+    Apply(Apply),
+    Audit(Vec<String>, ChainFn),
+}
+
 pub(crate) struct Job {
-    apply: Apply,
+    work: Work,
     reply: Reply,
 }
+
+/// Appends batches of records to the audit chain inside `tx`, each chained with its function,
+/// answering each batch's sequence numbers.
+pub(crate) type AppendAudit =
+    fn(&Transaction<'_>, &[(Vec<String>, ChainFn)]) -> Result<Vec<Vec<i64>>, StoreError>;
 
 /// A handle to the writer thread.
 #[derive(Clone)]
@@ -30,11 +45,11 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn spawn(conn: Connection) -> Result<Writer, StoreError> {
+    pub(crate) fn spawn(conn: Connection, append: AppendAudit) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("tijori-sqlite-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, append))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer { tx })
     }
@@ -45,11 +60,25 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        let (reply, rx) = oneshot::channel();
         let apply: Apply =
             Box::new(move |tx| f(tx).map(|v| Box::new(v) as Box<dyn std::any::Any + Send>));
+        self.submit(Work::Apply(apply)).await
+    }
+
+    /// Appends `records` to the audit chain in the next group commit; answers their numbers
+    /// once that commit is durable.
+    pub(crate) async fn append_audit(
+        &self,
+        records: Vec<String>,
+        chain: ChainFn,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.submit(Work::Audit(records, chain)).await
+    }
+
+    async fn submit<T: Send + 'static>(&self, work: Work) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Job { apply, reply })
+            .send(Job { work, reply })
             .map_err(|_| StoreError::Unavailable("the writer thread has stopped".into()))?;
         let out = rx
             .await
@@ -60,7 +89,7 @@ impl Writer {
     }
 }
 
-fn run(mut conn: Connection, rx: mpsc::Receiver<Job>) {
+fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, append: AppendAudit) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -69,29 +98,46 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        commit_group(&mut conn, group);
+        commit_group(&mut conn, group, append);
     }
 }
 
-fn commit_group(conn: &mut Connection, group: Vec<Job>) {
+fn commit_group(conn: &mut Connection, group: Vec<Job>, append: AppendAudit) {
     let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => return refuse_all(group.into_iter().map(|j| j.reply), &e.to_string()),
     };
     let mut results = Vec::with_capacity(group.len());
     let mut replies = Vec::with_capacity(group.len());
+    let mut audits: Vec<(usize, Vec<String>, ChainFn)> = Vec::new();
     let mut fatal: Option<String> = None;
     for job in group {
         replies.push(job.reply);
+        let apply = match job.work {
+            Work::Apply(apply) => apply,
+            Work::Audit(records, chain) => {
+                audits.push((results.len(), records, chain));
+                results.push(Err(StoreError::Unavailable("audit append not run".into())));
+                continue;
+            }
+        };
         if fatal.is_some() {
             continue;
         }
-        match apply_in_savepoint(&tx, job.apply) {
+        match apply_in_savepoint(&tx, apply) {
             Ok(result) => results.push(result),
             Err(e) => fatal = Some(e.to_string()),
         }
         // On SQLITE_FULL, IOERR or NOMEM SQLite may roll the whole transaction back by itself;
         // any statement after that would run (and commit) on its own. Stop the group there.
+        if fatal.is_none() && tx.is_autocommit() {
+            fatal = Some("SQLite rolled the transaction back".into());
+        }
+    }
+    if fatal.is_none() && !audits.is_empty() {
+        if let Err(e) = append_audits(&tx, &mut results, audits, append) {
+            fatal = Some(e.to_string());
+        }
         if fatal.is_none() && tx.is_autocommit() {
             fatal = Some("SQLite rolled the transaction back".into());
         }
@@ -122,6 +168,33 @@ fn refuse_all(replies: impl IntoIterator<Item = Reply>, msg: &str) {
     }
 }
 
+/// Every waiting audit append of the group, in one savepoint: each job learns its numbers, or
+/// all learn the one error.
+fn append_audits(
+    tx: &Transaction<'_>,
+    results: &mut [Result<Box<dyn std::any::Any + Send>, StoreError>],
+    audits: Vec<(usize, Vec<String>, ChainFn)>,
+    append: AppendAudit,
+) -> Result<(), StoreError> {
+    let (slots, batches): (Vec<usize>, Vec<(Vec<String>, ChainFn)>) = audits
+        .into_iter()
+        .map(|(slot, r, c)| (slot, (r, c)))
+        .unzip();
+    match savepoint(tx, |tx| append(tx, &batches))? {
+        Ok(seqs) => {
+            for (slot, mine) in slots.into_iter().zip(seqs) {
+                results[slot] = Ok(Box::new(mine));
+            }
+        }
+        Err(e) => {
+            for slot in slots {
+                results[slot] = Err(StoreError::Unavailable(e.to_string()));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One job's changes stand or fall together, without touching the others of its group. The
 /// outer error is fatal for the whole group (the savepoint machinery itself failed); the inner
 /// one is this job's own failure, already rolled back. A panicking job counts as failed.
@@ -129,16 +202,31 @@ fn apply_in_savepoint(
     tx: &Transaction<'_>,
     apply: Apply,
 ) -> Result<Result<Box<dyn std::any::Any + Send>, StoreError>, StoreError> {
-    tx.execute_batch("SAVEPOINT job")?;
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| apply(tx)))
-        .unwrap_or_else(|_| Err(StoreError::Unavailable("a write job panicked".into())));
-    match outcome {
+    savepoint(tx, |tx| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| apply(tx)))
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("a write job panicked".into())))
+    })
+}
+
+/// Runs `f` inside a savepoint, released on success and rolled back on failure. The outer
+/// error is the savepoint machinery's own.
+fn savepoint<T>(
+    tx: &Transaction<'_>,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+) -> Result<Result<T, StoreError>, StoreError> {
+    let run = |sql: &str| -> Result<(), StoreError> {
+        tx.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    };
+    run("SAVEPOINT job")?;
+    match f(tx) {
         Ok(v) => {
-            tx.execute_batch("RELEASE job")?;
+            run("RELEASE job")?;
             Ok(Ok(v))
         }
         Err(e) => {
-            tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            run("ROLLBACK TO job")?;
+            run("RELEASE job")?;
             Ok(Err(e))
         }
     }
@@ -158,7 +246,7 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY)")
             .unwrap();
-        (Writer::spawn(conn).unwrap(), path)
+        (Writer::spawn(conn, |_, _| Ok(Vec::new())).unwrap(), path)
     }
 
     fn insert(k: i64) -> impl FnOnce(&Transaction<'_>) -> Result<(), StoreError> + Send + 'static {
