@@ -11,6 +11,9 @@ pub enum CryptoError {
     /// The operating system's random number generator did not answer.
     #[error("the operating system's random number generator failed")]
     Rng,
+    /// A public key or signature is not in the expected form.
+    #[error("{0}")]
+    Malformed(&'static str),
     /// The root key file could not be read or created.
     #[error("root key file {path}: {reason}")]
     KeyFile { path: String, reason: String },

@@ -1,6 +1,6 @@
 //! Tijori's cryptography, as thin glue over RustCrypto: secret key newtypes that zeroize and
 //! never print, AEAD sealing bound to associated data, key wrapping, the keyed blind index,
-//! token randomness, and the [`KeyProvider`] joint where each root of trust plugs in.
+//! token randomness, Ed25519 signatures for the audit trail's checkpoints, and the [`KeyProvider`] joint where each root of trust plugs in.
 //! No cipher, MAC or RNG is written here; nothing in this crate logs.
 #![forbid(unsafe_code)]
 
@@ -10,6 +10,7 @@ mod error;
 mod provider;
 mod random;
 mod secret;
+mod sign;
 
 pub use aead::{open, seal, unwrap_key, wrap_key};
 pub use blind::{audit_chain_hash, hmac_sha256, sha256, BlindIndexKey};
@@ -17,3 +18,4 @@ pub use error::CryptoError;
 pub use provider::{DevKeyFile, KeyProvider};
 pub use random::{random_bytes, random_digit, random_hex};
 pub use secret::SecretKey;
+pub use sign::{PublicKey, SigningKey};
