@@ -7,6 +7,10 @@
 //! It also reads the whole request body (within the limit) before anything answers: a refusal
 //! sent before the body is read would leave the rest of it on a keep-alive connection, and the
 //! client's next request on that connection would fail.
+//!
+//! The handler and the audit write run in a task of their own: a client that hangs up drops
+//! its request future, and a write already made must still get its record. A handler that
+//! panics answers `500 internal` and is audited as a failure.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -30,6 +34,7 @@ struct Note {
     resource: Option<String>,
     data_type: Option<String>,
     reason: Option<&'static str>,
+    value_hmacs: Vec<String>,
 }
 
 struct Context {
@@ -73,6 +78,13 @@ pub(crate) fn note_resource(resource: impl Into<String>, data_type: Option<Strin
     });
 }
 
+/// Records the audit HMAC of a value the request carried.
+pub(crate) fn note_value(hmac: Option<String>) {
+    if let Some(h) = hmac {
+        note(|n| n.value_hmacs.push(h));
+    }
+}
+
 /// Records the error code the request ended with.
 pub(crate) fn note_reason(code: ErrorCode) {
     note(|n| n.reason = Some(code.as_str()));
@@ -106,6 +118,9 @@ fn operation(method: &Method, route: &str) -> String {
         ("POST", "/v1/principals/{id}/enable") => "enable_principal",
         ("POST", "/v1/sys/seal") => "seal",
         ("GET", "/metrics") => "read_metrics",
+        ("GET", "/v1/audit") => "read_audit",
+        ("GET", "/v1/audit/public-key") => "read_audit_public_key",
+        ("POST", "/v1/audit/hash") => "audit_hash",
         _ => return format!("http {method} {route}"),
     };
     name.to_owned()
@@ -137,37 +152,24 @@ pub(crate) async fn request_context(
         .map(|c| c.0.to_string());
     let started = Instant::now();
     let limit = state.config.body_limit;
-    let mut resp = CONTEXT
-        .scope(ctx.clone(), async {
-            let resp = buffered(req, next, limit).await;
+    let work = {
+        let (state, ctx, route, method) =
+            (state.clone(), ctx.clone(), route.clone(), method.clone());
+        CONTEXT.scope(ctx.clone(), async move {
+            let handler = tokio::spawn(CONTEXT.scope(ctx.clone(), buffered(req, next, limit)));
+            let resp = handler.await.unwrap_or_else(|_| {
+                tracing::error!(request_id = %ctx.id, "request handler panicked");
+                note_reason(ErrorCode::Internal);
+                ApiError::new(
+                    ErrorCode::Internal,
+                    "the vault failed on this request; it is logged, retry or report it",
+                )
+                .into_response()
+            });
             if !audited(&route) {
                 return resp;
             }
-            let event = {
-                let n = ctx
-                    .note
-                    .lock()
-                    .map(|mut n| std::mem::take(&mut *n))
-                    .unwrap_or_default();
-                let status = resp.status();
-                let outcome = match status.as_u16() {
-                    200..=399 => Outcome::Success,
-                    401 | 403 => Outcome::Denied,
-                    _ => Outcome::Failure,
-                };
-                AuditEvent {
-                    time: rfc3339(state.vault.now()),
-                    request_id: Some(ctx.id.clone()),
-                    principal_kind: n.principal_id.as_ref().map(|_| "service".to_owned()),
-                    principal_id: n.principal_id,
-                    source,
-                    operation: operation(&method, &route),
-                    resource: n.resource,
-                    data_type: n.data_type,
-                    outcome,
-                    reason: n.reason.map(str::to_owned),
-                }
-            };
+            let event = audit_event(&state, &ctx, &resp, source, operation(&method, &route));
             match state.vault.audit(vec![event]).await {
                 Ok(()) => resp,
                 Err(_) => ApiError::new(
@@ -177,7 +179,14 @@ pub(crate) async fn request_context(
                 .into_response(),
             }
         })
-        .await;
+    };
+    let mut resp = tokio::spawn(work).await.unwrap_or_else(|_| {
+        ApiError::new(
+            ErrorCode::Internal,
+            "the vault failed on this request; retry or report it",
+        )
+        .into_response()
+    });
     if let Ok(v) = HeaderValue::from_str(&ctx.id) {
         resp.headers_mut().insert("x-request-id", v);
     }
@@ -185,6 +194,39 @@ pub(crate) async fn request_context(
     state.metrics.observe(method.as_str(), &route, status);
     tracing::info!(request_id = %ctx.id, %method, %route, status, micros = started.elapsed().as_micros() as u64, "request");
     resp
+}
+
+/// The audit record of a finished request, from what its handler noted and its status.
+fn audit_event(
+    state: &AppState,
+    ctx: &Context,
+    resp: &Response,
+    source: Option<String>,
+    operation: String,
+) -> AuditEvent {
+    let n = ctx
+        .note
+        .lock()
+        .map(|mut n| std::mem::take(&mut *n))
+        .unwrap_or_default();
+    let outcome = match resp.status().as_u16() {
+        200..=399 => Outcome::Success,
+        401 | 403 => Outcome::Denied,
+        _ => Outcome::Failure,
+    };
+    AuditEvent {
+        time: rfc3339(state.vault.now()),
+        request_id: Some(ctx.id.clone()),
+        principal_kind: n.principal_id.as_ref().map(|_| "service".to_owned()),
+        principal_id: n.principal_id,
+        source,
+        operation,
+        resource: n.resource,
+        data_type: n.data_type,
+        outcome,
+        reason: n.reason.map(str::to_owned),
+        value_hmacs: n.value_hmacs,
+    }
 }
 
 /// How much more than the limit is read (and dropped) so that a client sending a too-large
