@@ -42,17 +42,133 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check that the audit trail is intact: every record chains to the one before it.
+    /// Check that the audit trail is intact: chained, signed, and not cut short.
     ///
-    /// Recomputes the hash chain of a data dir's audit trail from the stored records. Exits 0 if
-    /// it is intact; otherwise exits 1 and names the first record that was edited, deleted,
-    /// inserted or moved. Opens the database read-only; it can run beside a live server.
+    /// Recomputes the hash chain record by record and checks every signed checkpoint of the
+    /// chain head with the vault's Ed25519 public key. Exits 0 if intact; otherwise exits 1
+    /// and names the first record that was edited, deleted, inserted, moved or cut off.
+    /// Opens the database read-only; it can run beside a live server.
     ///
-    /// Example: tijori audit verify --data-dir ./tijori-data
+    /// Give --file (export files or archives, oldest first) to check copies away from the
+    /// vault: that needs only the public key. Files followed by --data-dir check that the
+    /// archives and the live trail join up.
+    ///
+    /// Examples:
+    ///   tijori audit verify --data-dir ./tijori-data
+    ///   tijori audit verify --file trail.jsonl --public-key audit.pub
     Verify {
+        /// The data dir to check (default ./tijori-data unless --file is given).
+        #[arg(long = "data-dir", env = "TIJORI_DATA_DIR", value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// An export file to check; repeat for several, oldest first.
+        #[arg(long = "file", value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// The public key (ed25519:...) or a file holding it, as `tijori audit public-key`
+        /// printed it. Required for files; for a data dir it pins the key instead of trusting
+        /// the copy stored there.
+        #[arg(long, value_name = "KEY|FILE")]
+        public_key: Option<String>,
+    },
+
+    /// Write the trail as JSON Lines with its chain proofs and signed checkpoints.
+    ///
+    /// Every record keeps its exact text, number and hashes, so the copy can be checked with
+    /// `tijori audit verify --file` and the public key alone. Reads the data dir read-only.
+    ///
+    /// Example: tijori audit export --data-dir ./tijori-data --out trail.jsonl
+    Export {
+        #[command(flatten)]
+        data: DataDir,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Only records numbered above this one.
+        #[arg(long, default_value_t = 0, value_name = "SEQ")]
+        after: i64,
+    },
+
+    /// Print the public key that checks the trail's signed checkpoints.
+    ///
+    /// Keep a copy away from the vault (with your auditors): an insider who rewrites the trail
+    /// cannot forge signatures that verify under it.
+    ///
+    /// Example: tijori audit public-key --data-dir ./tijori-data > audit.pub
+    PublicKey {
         #[command(flatten)]
         data: DataDir,
     },
+
+    /// Print the newest audit records of a running server, and with --follow new ones as
+    /// they are written. Needs an admin, auditor or data_officer credential.
+    ///
+    /// Example: TIJORI_TOKEN=... tijori audit tail --operation detokenize --follow
+    Tail {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(flatten)]
+        filters: TailFilters,
+    },
+
+    /// Compute the HMAC that audit records carry for a value, to find the records of a known
+    /// card number, IBAN, CNIC or phone number. The value is read from standard input (never
+    /// give it as an argument: arguments show in process lists and shell history).
+    ///
+    /// Example: printf %s 4111111111111111 | tijori audit hash --type card_number
+    Hash {
+        #[command(flatten)]
+        remote: Remote,
+        /// The value's data type (card_number, iban, cnic, pk_mobile, ...).
+        #[arg(long = "type", value_name = "TYPE")]
+        data_type: String,
+    },
+}
+
+/// How to reach a running server. No `Debug`: it holds a credential.
+#[derive(clap::Args)]
+pub(crate) struct Remote {
+    /// The server's base URL.
+    #[arg(
+        long,
+        env = "TIJORI_ADDR",
+        default_value = "http://127.0.0.1:7400",
+        value_name = "URL"
+    )]
+    pub(crate) addr: String,
+    /// An API key or root token. Prefer the environment variable: arguments are visible to
+    /// other users of the machine.
+    #[arg(
+        long,
+        env = "TIJORI_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub(crate) token: String,
+}
+
+/// Which records `audit tail` shows.
+#[derive(clap::Args)]
+pub(crate) struct TailFilters {
+    /// How many of the newest records to look through first.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub(crate) lines: u64,
+    /// Start after this record number instead.
+    #[arg(long, value_name = "SEQ")]
+    pub(crate) after: Option<i64>,
+    /// Keep waiting for new records.
+    #[arg(short, long)]
+    pub(crate) follow: bool,
+    #[arg(long)]
+    pub(crate) principal: Option<String>,
+    #[arg(long)]
+    pub(crate) operation: Option<String>,
+    #[arg(long)]
+    pub(crate) token: Option<String>,
+    /// success, denied or failure.
+    #[arg(long)]
+    pub(crate) outcome: Option<String>,
+    /// RFC 3339 time or Unix seconds.
+    #[arg(long)]
+    pub(crate) since: Option<String>,
 }
 
 /// `--data-dir`, the same option for every command that works on a vault's data.
@@ -99,13 +215,50 @@ pub(crate) struct ServerArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "TIJORI_BODY_LIMIT", default_value_t = 1024 * 1024, value_name = "BYTES")]
     body_limit: usize,
+
+    /// How often the audit chain's head is signed (also at seal and at shutdown), in seconds.
+    /// Records written since the last signature are chained but not yet signed.
+    #[arg(long, env = "TIJORI_AUDIT_CHECKPOINT_SECS", default_value_t = 60, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    audit_checkpoint_secs: u64,
+
+    /// Forward every audit record to a SIEM as RFC 5424 syslog: tcp://HOST:PORT (octet-counted
+    /// frames) or udp://HOST:PORT. Repeat for several receivers. Delivery is at least once,
+    /// in order, resumed after restarts (deduplicate on the seq parameter). Plain text: use a
+    /// trusted network or a TLS tunnel.
+    #[arg(
+        long = "syslog",
+        env = "TIJORI_SYSLOG",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    syslog: Vec<tijori_syslog::Target>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Server(args) => server::run(args).map(|()| ExitCode::SUCCESS),
-        Command::Audit(AuditCommand::Verify { data }) => audit::verify(&data.path),
+        Command::Audit(cmd) => match cmd {
+            AuditCommand::Verify {
+                data_dir,
+                files,
+                public_key,
+            } => {
+                let dir = match (data_dir, files.is_empty()) {
+                    (Some(d), _) => Some(d),
+                    (None, true) => Some(PathBuf::from("./tijori-data")),
+                    (None, false) => None,
+                };
+                audit::verify(dir.as_deref(), &files, public_key.as_deref())
+            }
+            AuditCommand::Export { data, out, after } => {
+                audit::export(&data.path, out.as_deref(), after)
+            }
+            AuditCommand::PublicKey { data } => audit::public_key(&data.path),
+            AuditCommand::Tail { remote, filters } => audit::tail(&remote, &filters),
+            AuditCommand::Hash { remote, data_type } => audit::hash(&remote, &data_type),
+        },
     };
     match result {
         Ok(code) => code,

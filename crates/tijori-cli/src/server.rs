@@ -8,6 +8,7 @@ use tijori_core::{SystemClock, Vault, VaultConfig};
 use tijori_crypto::DevKeyFile;
 use tijori_server::{app, AppState, Metrics, ServerConfig};
 use tijori_store::sqlite::SqliteStore;
+use tijori_store::Store;
 
 use crate::ServerArgs;
 
@@ -61,14 +62,11 @@ async fn serve(args: ServerArgs) -> Result<()> {
         "DEV MODE IS INSECURE: the root key is a plain file beside the data it protects, and HTTP is \
          unencrypted. Never put real customer data in a dev vault."
     );
-    let store = SqliteStore::open(&args.data.path)
-        .with_context(|| format!("opening the store in {}", args.data.path.display()))?;
-    let vault = Vault::open(
-        Arc::new(store),
-        Arc::new(SystemClock),
-        VaultConfig::default(),
-    )
-    .await?;
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&args.data.path)
+            .with_context(|| format!("opening the store in {}", args.data.path.display()))?,
+    );
+    let vault = Vault::open(store.clone(), Arc::new(SystemClock), VaultConfig::default()).await?;
     vault
         .unseal(&provider)
         .await
@@ -116,6 +114,29 @@ async fn serve(args: ServerArgs) -> Result<()> {
             }
         }
     });
+    let signer = audit_vault.clone();
+    let every = Duration::from_secs(args.audit_checkpoint_secs);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            checkpoint(&signer).await;
+        }
+    });
+    let (stop_forwarding, stopped) = tokio::sync::watch::channel(false);
+    let forwarders: Vec<_> = args
+        .syslog
+        .iter()
+        .map(|target| {
+            tracing::info!(%target, "forwarding the audit trail as syslog");
+            let f = tijori_syslog::Forwarder::new(
+                target.clone(),
+                store.clone(),
+                audit_vault.watch_audit(),
+            );
+            tokio::spawn(f.run(stopped.clone()))
+        })
+        .collect();
 
     audit_vault
         .audit_system("system.start")
@@ -133,8 +154,22 @@ async fn serve(args: ServerArgs) -> Result<()> {
         .audit_system("system.stop")
         .await
         .context("writing the audit trail")?;
+    checkpoint(&audit_vault).await;
+    let _ = stop_forwarding.send(true);
+    for f in forwarders {
+        let _ = f.await;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Signs the audit chain's head; a failure is logged, and the records stay chained.
+async fn checkpoint(vault: &Vault) {
+    match vault.checkpoint_audit().await {
+        Ok(Some(cp)) => tracing::debug!(seq = cp.seq, "audit trail signed"),
+        Ok(None) | Err(tijori_core::CoreError::Sealed) => {}
+        Err(e) => tracing::warn!(error = %e, "could not sign the audit trail's head; will retry"),
+    }
 }
 
 fn create_private_dir(dir: &std::path::Path) -> Result<()> {

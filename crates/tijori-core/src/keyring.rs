@@ -2,7 +2,8 @@
 //!
 //! root of trust ([`KeyProvider`]) -> key-encryption keys (versioned, `keks` table) -> data keys
 //! (`data_keys` table: one vault-wide key, one per subject for erasure by crypto-shredding, the
-//! blind-index key, the idempotency-fingerprint key) -> values. Each wrapped key is bound by
+//! blind-index key, the idempotency-fingerprint key, the audit trail's signing seed and value-HMAC
+//! key) -> values. Each wrapped key is bound by
 //! associated data to its purpose, scope and KEK version; each value to its token, type and data
 //! key id. Rotation adds a KEK version or a data key; old ones stay readable, so neither needs a
 //! data migration. Sealing drops every unwrapped key at once: they zeroize as the last reference
@@ -11,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use tijori_crypto::{unwrap_key, wrap_key, BlindIndexKey, KeyProvider, SecretKey};
+use tijori_crypto::{unwrap_key, wrap_key, BlindIndexKey, KeyProvider, SecretKey, SigningKey};
 use tijori_store::{DataKeyRecord, KekRecord, Store};
 
 use crate::CoreError;
@@ -19,6 +20,8 @@ use crate::CoreError;
 pub(crate) const PURPOSE_DATA: &str = "data";
 const PURPOSE_BLIND: &str = "blind_index";
 const PURPOSE_IDEMPOTENCY: &str = "idempotency";
+const PURPOSE_AUDIT_SIGNING: &str = "audit_signing";
+const PURPOSE_AUDIT_HMAC: &str = "audit_hmac";
 /// Subjects' own keys are cached up to this many; past it the cache starts afresh.
 const SUBJECT_CACHE: usize = 100_000;
 
@@ -35,6 +38,10 @@ pub(crate) struct Keys {
     shared: (i64, Arc<SecretKey>),
     pub(crate) blind: BlindIndexKey,
     pub(crate) idempotency: BlindIndexKey,
+    /// Signs the audit chain's checkpoints.
+    pub(crate) audit_signer: SigningKey,
+    /// Keys the HMACs of values in audit records.
+    pub(crate) audit_hmac: BlindIndexKey,
     /// Data keys (of purpose `data`) unwrapped so far, by id.
     deks: RwLock<HashMap<i64, Arc<SecretKey>>>,
     subjects: RwLock<HashMap<String, (i64, Arc<SecretKey>)>>,
@@ -123,12 +130,18 @@ impl Keyring {
         let blind = BlindIndexKey::new(keks.active(store, PURPOSE_BLIND, "", now).await?.1);
         let idempotency =
             BlindIndexKey::new(keks.active(store, PURPOSE_IDEMPOTENCY, "", now).await?.1);
+        let audit_signer =
+            SigningKey::from_seed(&keks.active(store, PURPOSE_AUDIT_SIGNING, "", now).await?.1);
+        let audit_hmac =
+            BlindIndexKey::new(keks.active(store, PURPOSE_AUDIT_HMAC, "", now).await?.1);
         let deks = HashMap::from([(shared.0, shared.1.clone())]);
         let keys = Keys {
             keks,
             shared,
             blind,
             idempotency,
+            audit_signer,
+            audit_hmac,
             deks: RwLock::new(deks),
             subjects: RwLock::new(HashMap::new()),
         };

@@ -16,7 +16,7 @@ mod service;
 mod tokens;
 mod vault;
 
-pub use clock::{rfc3339, Clock, FixedClock, SystemClock};
+pub use clock::{parse_rfc3339, rfc3339, Clock, FixedClock, SystemClock};
 pub use error::CoreError;
 pub use idempotency::{IdempotencyGuard, Replay};
 pub use principal::{NewPrincipal, Principal};

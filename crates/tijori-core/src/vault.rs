@@ -61,6 +61,8 @@ pub struct Vault {
     /// otherwise bring back a stale map (and a disabled key).
     reload: tokio::sync::Mutex<()>,
     audit: Arc<dyn AuditSink>,
+    /// Told after every audit append (forwarders wait on them).
+    audit_watchers: std::sync::Mutex<Vec<Arc<tokio::sync::Notify>>>,
     pub(crate) config: VaultConfig,
 }
 
@@ -91,6 +93,7 @@ impl Vault {
             idem_locks: Arc::default(),
             reload: tokio::sync::Mutex::new(()),
             audit,
+            audit_watchers: Default::default(),
             config,
         };
         vault.reload_principals().await?;
@@ -103,7 +106,21 @@ impl Vault {
         self.audit.append(events).await.map_err(|e| {
             tracing::error!(error = %e, "audit trail unavailable; refusing");
             CoreError::Unavailable(format!("audit trail: {e}"))
-        })
+        })?;
+        if let Ok(watchers) = self.audit_watchers.lock() {
+            watchers.iter().for_each(|w| w.notify_one());
+        }
+        Ok(())
+    }
+
+    /// A wake-up that fires after each audit append (at most one is kept while nobody waits),
+    /// for tasks that follow the trail, such as syslog forwarding.
+    pub fn watch_audit(&self) -> Arc<tokio::sync::Notify> {
+        let n = Arc::new(tokio::sync::Notify::new());
+        if let Ok(mut watchers) = self.audit_watchers.lock() {
+            watchers.push(n.clone());
+        }
+        n
     }
 
     /// Records a system event (start, seal, ...).
@@ -129,7 +146,12 @@ impl Vault {
     pub async fn unseal(&self, provider: &dyn KeyProvider) -> Result<(), CoreError> {
         self.keyring
             .unseal(self.store.as_ref(), provider, self.clock.now())
-            .await
+            .await?;
+        if let Err(e) = self.publish_audit_key().await {
+            self.keyring.seal()?;
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Drops every key from memory and forgets every card security code.

@@ -1,5 +1,6 @@
 //! One module per resource.
 
+pub(crate) mod audit;
 pub(crate) mod principals;
 pub(crate) mod sys;
 pub(crate) mod tokens;

@@ -44,6 +44,10 @@ pub(crate) async fn seal(
     Caller(p): Caller,
 ) -> Result<Response, ApiError> {
     let auth = authorize::<Manage>(&p)?;
+    // Sign what the trail holds while the signing key is still in memory.
+    if let Err(e) = s.vault.checkpoint_audit().await {
+        tracing::warn!(error = %e, "no audit checkpoint before sealing");
+    }
     s.vault.seal(&auth)?;
     tracing::warn!(principal = %p.id, "vault sealed: all keys dropped from memory");
     Ok(Json(serde_json::json!({"sealed": true})).into_response())

@@ -14,7 +14,7 @@ use tijori_core::{CoreError, Principal, Tokenized};
 use tijori_types::api::{BatchRequest, DetokenizeRequest, SearchRequest, TokenizeRequest};
 use tijori_types::DataType;
 
-use crate::context::note_resource;
+use crate::context::{note_resource, note_value};
 use crate::extract::{parse_json, parse_value, Body, Caller, PathParam};
 use crate::{ApiError, AppState};
 
@@ -98,6 +98,7 @@ pub(crate) async fn create(
     let auth = authorize::<Tokenize>(&p)?;
     let work = async {
         let req: TokenizeRequest = parse_json(&body)?;
+        note_value(s.vault.audit_value_hmac(&req.data_type, &req.value));
         token_answer(s.vault.tokenize(&auth, req).await)
     };
     idempotent(&s, &p, &headers, "POST /v1/tokens", &body, work).await
@@ -122,6 +123,7 @@ pub(crate) async fn batch(
         for item in req.items {
             match parse_value::<TokenizeRequest>(item) {
                 Ok(r) => {
+                    note_value(s.vault.audit_value_hmac(&r.data_type, &r.value));
                     parse_errors.push(None);
                     parsed.push(Ok(r));
                 }
@@ -205,6 +207,7 @@ pub(crate) async fn search(
 ) -> Result<Response, ApiError> {
     let auth = authorize::<Search>(&p)?;
     let req: SearchRequest = parse_json(&body)?;
+    note_value(s.vault.audit_value_hmac(&req.data_type, &req.value));
     let known_type = DataType::parse(&req.data_type).map(|t| t.as_str().to_owned());
     note_resource("", known_type);
     let token = s.vault.search(&auth, req).await?;

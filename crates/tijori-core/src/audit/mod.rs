@@ -7,13 +7,28 @@
 //! `SHA-256("tijori-audit-v1\0" || previous hash || seq || text)`, so [`verify`] can recompute
 //! the chain from the text alone and name the first record that was edited, deleted, inserted
 //! or moved.
+//!
+//! A hash chain alone does not catch an insider who rewrites records and recomputes every hash
+//! after them, or who cuts the newest records off. So the chain head is signed at intervals, at
+//! seal and at shutdown ([`checkpoint_message`]) with an Ed25519 key held under the key
+//! hierarchy, whose public key is exported and kept elsewhere; [`verify`] checks every
+//! signature, and a checkpoint past the trail's end shows a truncation.
+
+pub mod export;
+mod ops;
+mod query;
+mod verify;
+
+pub use ops::stored_public_key;
+pub use query::{AuditEntry, AuditFilter, AuditPage, MAX_PAGE};
+pub use verify::{feed_store, verify, Verdict, Verifier};
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tijori_crypto::audit_chain_hash;
-use tijori_store::{AuditRow, Store};
+use tijori_store::Store;
 
 use crate::{rfc3339, CoreError};
 
@@ -48,6 +63,11 @@ pub struct AuditEvent {
     pub outcome: Outcome,
     /// The error code, for anything but success.
     pub reason: Option<String>,
+    /// HMACs of the values the request carried (tokenize, search), under the audit key: an
+    /// investigator holding a value can find its records (`tijori audit hash`), nobody else
+    /// learns anything from them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub value_hmacs: Vec<String>,
 }
 
 impl AuditEvent {
@@ -69,6 +89,7 @@ impl AuditEvent {
             data_type: None,
             outcome,
             reason,
+            value_hmacs: Vec::new(),
         }
     }
 }
@@ -97,80 +118,12 @@ impl AuditSink for StoreAudit {
     }
 }
 
-/// What [`verify`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// Every record chains to the one before. `head` is the last record's hash (hex).
-    Intact { records: u64, head: String },
-    /// The first record that fails, and why.
-    Broken { seq: i64, reason: String },
-}
-
-/// Rows read per step while verifying.
-const VERIFY_PAGE: usize = 10_000;
-
-/// Recomputes the whole chain from the stored texts. `progress` is told how many records are
-/// checked so far.
-pub async fn verify(
-    store: &dyn Store,
-    mut progress: impl FnMut(u64),
-) -> Result<Verdict, CoreError> {
-    let mut expected_seq = 1;
-    let mut after = i64::MIN; // rows numbered 0 or below are read too, and refused
-    let mut prev = vec![0u8; 32];
-    let mut count = 0u64;
-    loop {
-        let rows = store.audit_rows(after, VERIFY_PAGE).await?;
-        if rows.is_empty() {
-            return Ok(Verdict::Intact {
-                records: count,
-                head: hex::encode(&prev),
-            });
-        }
-        for AuditRow {
-            seq,
-            record,
-            prev_hash,
-            hash,
-        } in rows
-        {
-            if seq < expected_seq {
-                return Ok(Verdict::Broken {
-                    seq,
-                    reason: format!("record {seq} stands before record {expected_seq}, where no record may be: inserted"),
-                });
-            }
-            if seq > expected_seq {
-                return Ok(Verdict::Broken {
-                    seq: expected_seq,
-                    reason: format!(
-                        "record {expected_seq} is missing (the next one is {seq}): deleted"
-                    ),
-                });
-            }
-            if prev_hash != prev {
-                return Ok(Verdict::Broken {
-                    seq,
-                    reason: "its previous-hash does not match the record before it: a record was deleted, inserted or moved".into(),
-                });
-            }
-            if audit_chain_hash(&prev, seq, &record) != hash {
-                return Ok(Verdict::Broken {
-                    seq,
-                    reason: "its content does not match its hash: it was edited or moved".into(),
-                });
-            }
-            if serde_json::from_str::<AuditEvent>(&record).is_err() {
-                return Ok(Verdict::Broken {
-                    seq,
-                    reason: "it is not a well-formed audit record".into(),
-                });
-            }
-            prev = hash;
-            after = seq;
-            expected_seq += 1;
-            count += 1;
-        }
-        progress(count);
-    }
+/// The message a checkpoint signs: a domain tag, the record number, its chain hash and the
+/// signing time (Unix seconds), so a signature cannot be moved to another record or time.
+pub fn checkpoint_message(seq: i64, hash: &[u8], time: i64) -> Vec<u8> {
+    let mut m = b"tijori-audit-checkpoint-v1\0".to_vec();
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(hash);
+    m.extend_from_slice(&time.to_be_bytes());
+    m
 }

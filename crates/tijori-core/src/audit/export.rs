@@ -1,0 +1,177 @@
+//! The export format: JSON Lines holding every record with its chain proof (its number, the
+//! previous hash, its hash and its exact text) and every signed checkpoint, so that a copy can
+//! be checked far from the vault with the public key alone. Archives use the same format.
+//!
+//! ```text
+//! {"checkpoint":{"seq":120,"hash":"…","time":1795000000,"signature":"…"}}
+//! {"seq":1,"prev_hash":"00…","hash":"…","record":"{\"time\":…}"}
+//! ```
+//! Checkpoints come first; a reader takes them from anywhere in the file.
+
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+use tijori_store::{AuditCheckpoint, AuditRow, Store};
+
+use super::Verifier;
+use crate::CoreError;
+
+/// Rows read per step while exporting.
+const PAGE: usize = 10_000;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordLine {
+    seq: i64,
+    prev_hash: String,
+    hash: String,
+    /// The record's exact text: its hash covers these bytes.
+    record: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckpointBody {
+    seq: i64,
+    hash: String,
+    time: i64,
+    signature: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckpointLine {
+    checkpoint: CheckpointBody,
+}
+
+/// One line of an export.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum Line {
+    Checkpoint(CheckpointLine),
+    Record(RecordLine),
+}
+
+fn io(e: std::io::Error) -> CoreError {
+    CoreError::Internal(format!("writing the export: {e}"))
+}
+
+/// Writes the records after `after` (and the checkpoints of those records) to `out`; answers
+/// how many records were written. `progress` is told the count as it grows.
+pub async fn export(
+    store: &dyn Store,
+    after: i64,
+    out: &mut dyn Write,
+    mut progress: impl FnMut(u64),
+) -> Result<u64, CoreError> {
+    let mut cursor = after;
+    loop {
+        let cps = store.checkpoints(cursor, PAGE).await?;
+        let Some(last) = cps.last() else { break };
+        cursor = last.seq;
+        for cp in cps {
+            let line = Line::Checkpoint(CheckpointLine {
+                checkpoint: CheckpointBody {
+                    seq: cp.seq,
+                    hash: hex::encode(cp.hash),
+                    time: cp.time,
+                    signature: hex::encode(cp.signature),
+                },
+            });
+            write_line(out, &line)?;
+        }
+    }
+    let (mut cursor, mut count) = (after, 0u64);
+    loop {
+        let rows = store.audit_rows(cursor, PAGE).await?;
+        let Some(last) = rows.last() else { break };
+        cursor = last.seq;
+        for r in rows {
+            let line = Line::Record(RecordLine {
+                seq: r.seq,
+                prev_hash: hex::encode(r.prev_hash),
+                hash: hex::encode(r.hash),
+                record: r.record,
+            });
+            write_line(out, &line)?;
+            count += 1;
+        }
+        progress(count);
+    }
+    out.flush().map_err(io)?;
+    Ok(count)
+}
+
+fn write_line(out: &mut dyn Write, line: &Line) -> Result<(), CoreError> {
+    serde_json::to_writer(&mut *out, line).map_err(|e| CoreError::Internal(e.to_string()))?;
+    out.write_all(b"\n").map_err(io)
+}
+
+/// Why a line of an export could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("reading the file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("line {0} is not a record or checkpoint of a tijori audit export")]
+    Malformed(u64),
+}
+
+fn parse_line(n: u64, text: &str) -> Result<Line, ReadError> {
+    let line: Line = serde_json::from_str(text).map_err(|_| ReadError::Malformed(n))?;
+    let unhex = |h: &str| hex::decode(h).map_err(|_| ReadError::Malformed(n));
+    // Check hex now, so a bad line is named by its line number.
+    match &line {
+        Line::Checkpoint(c) => {
+            unhex(&c.checkpoint.hash)?;
+            unhex(&c.checkpoint.signature)?;
+        }
+        Line::Record(r) => {
+            unhex(&r.prev_hash)?;
+            unhex(&r.hash)?;
+        }
+    }
+    Ok(line)
+}
+
+/// Adds an export's checkpoints to `v` (a first pass over the file).
+pub fn feed_checkpoints(v: &mut Verifier, file: impl BufRead) -> Result<(), ReadError> {
+    for (i, text) in file.lines().enumerate() {
+        if let Line::Checkpoint(c) = parse_line(i as u64 + 1, &text?)? {
+            let c = c.checkpoint;
+            v.add_checkpoints([AuditCheckpoint {
+                seq: c.seq,
+                hash: hex::decode(c.hash).unwrap_or_default(),
+                time: c.time,
+                signature: hex::decode(c.signature).unwrap_or_default(),
+            }]);
+        }
+    }
+    Ok(())
+}
+
+/// Feeds an export's records to `v` in file order (a second pass), stopping at the first
+/// broken one.
+pub fn feed_records(
+    v: &mut Verifier,
+    file: impl BufRead,
+    mut progress: impl FnMut(u64),
+) -> Result<(), ReadError> {
+    for (i, text) in file.lines().enumerate() {
+        if let Line::Record(r) = parse_line(i as u64 + 1, &text?)? {
+            let row = AuditRow {
+                seq: r.seq,
+                prev_hash: hex::decode(r.prev_hash).unwrap_or_default(),
+                hash: hex::decode(r.hash).unwrap_or_default(),
+                record: r.record,
+            };
+            if !v.push(&row) {
+                return Ok(());
+            }
+            if v.count() % 10_000 == 0 {
+                progress(v.count());
+            }
+        }
+    }
+    progress(v.count());
+    Ok(())
+}
