@@ -1,6 +1,8 @@
 //! The audit trail on a real data dir: every request leaves a record (with its request id, who,
 //! what, outcome, never a value), and `tijori audit verify` passes an untouched trail and names
-//! the first record of an edited, deleted, moved or inserted one.
+//! the first record of an edited, deleted, moved, inserted or cut-off one, also when the chain
+//! was recomputed after the edit (the signed checkpoints catch that), on the data dir and on an
+//! exported copy checked with the public key alone.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
 mod common;
@@ -27,17 +29,41 @@ fn records(dir: &Path) -> Vec<(i64, Value)> {
     rows
 }
 
-/// Runs `tijori audit verify`; answers its exit code and stdout.
-fn verify(dir: &Path) -> (i32, String) {
+/// Runs `tijori audit ARGS`; answers its exit code, stdout and stderr.
+fn audit_cmd(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
     let out = Command::new(bin())
-        .args(["audit", "verify", "--data-dir"])
-        .arg(dir)
+        .arg("audit")
+        .args(args)
         .output()
         .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs `tijori audit verify --data-dir DIR`; answers its exit code and stdout.
+fn verify(dir: &Path) -> (i32, String) {
+    let (code, out, _) = audit_cmd(&["verify".as_ref(), "--data-dir".as_ref(), dir.as_os_str()]);
+    (code, out)
+}
+
+fn sql(dir: &Path, sql: &str) {
+    rusqlite::Connection::open(dir.join("tijori.sqlite3"))
+        .unwrap()
+        .execute_batch(sql)
+        .unwrap();
+}
+
+fn public_key(dir: &Path) -> String {
+    let (code, out, err) = audit_cmd(&[
+        "public-key".as_ref(),
+        "--data-dir".as_ref(),
+        dir.as_os_str(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    out.trim().to_owned()
 }
 
 fn copy_dir(from: &Path, name: &str) -> std::path::PathBuf {
@@ -59,7 +85,7 @@ fn used_data_dir(name: &str) -> (std::path::PathBuf, Vec<String>) {
     for _ in 0..5 {
         new_token(&s, &key, "text", &text());
     }
-    s.kill();
+    assert!(s.stop(), "a clean stop: {}", s.output());
     (s.data_dir.clone(), vec![card])
 }
 
@@ -162,10 +188,7 @@ fn verify_names_the_first_tampered_record() {
     ];
     for (name, sql, bad) in cases {
         let copy = copy_dir(&dir, &format!("audit-{name}"));
-        rusqlite::Connection::open(copy.join("tijori.sqlite3"))
-            .unwrap()
-            .execute_batch(sql)
-            .unwrap();
+        self::sql(&copy, sql);
         let (code, out) = verify(&copy);
         assert_eq!(code, 1, "{name}: {out}");
         assert!(
@@ -190,4 +213,177 @@ fn verify_says_what_to_do_without_a_data_dir() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The newest record's number and the whole chain, read straight from the database.
+fn chain(dir: &Path) -> Vec<(i64, String, Vec<u8>)> {
+    let db = rusqlite::Connection::open(dir.join("tijori.sqlite3")).unwrap();
+    let mut stmt = db
+        .prepare("SELECT seq, record, hash FROM audit ORDER BY seq")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    rows
+}
+
+#[test]
+fn signed_checkpoints_catch_truncation_a_recomputed_chain_and_forged_signatures() {
+    let (dir, _) = used_data_dir("audit-signed");
+    let last = chain(&dir).last().unwrap().0;
+    let (code, out) = verify(&dir);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("signed through record {last}")),
+        "the stop signed the head: {out}"
+    );
+
+    // The newest three records cut off: the stop's signature over the last one shows it.
+    let cut = copy_dir(&dir, "audit-truncated");
+    sql(&cut, &format!("DELETE FROM audit WHERE seq > {}", last - 3));
+    let (code, out) = verify(&cut);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("record {}", last - 2)) && out.contains("truncated"),
+        "{out}"
+    );
+
+    // An insider edits record 3 and recomputes every hash after it: the chain is consistent,
+    // but no longer the one that was signed.
+    let forged = copy_dir(&dir, "audit-recomputed");
+    let rows = chain(&forged);
+    let db = rusqlite::Connection::open(forged.join("tijori.sqlite3")).unwrap();
+    let mut prev = vec![0u8; 32];
+    for (seq, record, _) in rows {
+        let record = if seq == 3 {
+            record.replace("\"success\"", "\"failure\"")
+        } else {
+            record
+        };
+        let hash = tijori_crypto::audit_chain_hash(&prev, seq, &record);
+        db.execute(
+            "UPDATE audit SET record = ?2, prev_hash = ?3, hash = ?4 WHERE seq = ?1",
+            rusqlite::params![seq, record, prev, hash],
+        )
+        .unwrap();
+        prev = hash;
+    }
+    drop(db);
+    let (code, out) = verify(&forged);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("record 1:") && out.contains("recomputed"),
+        "{out}"
+    );
+
+    // A checkpoint whose signature was tampered with.
+    let bad_sig = copy_dir(&dir, "audit-bad-signature");
+    sql(
+        &bad_sig,
+        "UPDATE audit_checkpoints SET signature = zeroblob(64)",
+    );
+    let (code, out) = verify(&bad_sig);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("bad signature"), "{out}");
+
+    // Pinning another vault's key: its signatures do not check.
+    let (other, _) = used_data_dir("audit-other-vault");
+    let other_key = public_key(&other);
+    assert_ne!(other_key, public_key(&dir));
+    let (code, out, _) = audit_cmd(&[
+        "verify".as_ref(),
+        "--data-dir".as_ref(),
+        dir.as_os_str(),
+        "--public-key".as_ref(),
+        other_key.as_ref(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("bad signature"), "{out}");
+}
+
+#[test]
+fn an_export_verifies_with_the_public_key_alone_and_its_tampering_is_named() {
+    let (dir, cards) = used_data_dir("audit-export");
+    let key_file = dir.parent().unwrap().join("audit-export.pub");
+    std::fs::write(&key_file, public_key(&dir)).unwrap();
+    let file = dir.parent().unwrap().join("audit-export.jsonl");
+    let (code, _, err) = audit_cmd(&[
+        "export".as_ref(),
+        "--data-dir".as_ref(),
+        dir.as_os_str(),
+        "--out".as_ref(),
+        file.as_os_str(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains(&cards[0]), "an export holds a value");
+    let records = chain(&dir).len();
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("{\"seq\"")).count(),
+        records
+    );
+    assert!(text.lines().any(|l| l.starts_with("{\"checkpoint\"")));
+
+    let check = |f: &Path| {
+        audit_cmd(&[
+            "verify".as_ref(),
+            "--file".as_ref(),
+            f.as_os_str(),
+            "--public-key".as_ref(),
+            key_file.as_os_str(),
+        ])
+    };
+    let (code, out, err) = check(&file);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("intact: {records} records")), "{out}");
+
+    // Without a key there is nothing to trust the signatures with: refused, with what to do.
+    let (code, _, err) = audit_cmd(&["verify".as_ref(), "--file".as_ref(), file.as_os_str()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--public-key"), "{err}");
+
+    let lines: Vec<&str> = text.lines().collect();
+    let write = |name: &str, lines: Vec<String>| {
+        let f = dir.parent().unwrap().join(name);
+        std::fs::write(&f, lines.join("\n") + "\n").unwrap();
+        f
+    };
+    // One record's text edited in the copy.
+    let edited = write(
+        "audit-export-edited.jsonl",
+        lines
+            .iter()
+            .map(|l| {
+                if l.starts_with("{\"seq\":4,") {
+                    l.replace("success", "failure")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect(),
+    );
+    let (code, out, _) = check(&edited);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("record 4"), "{out}");
+    // The newest two records dropped from the copy.
+    let short = write(
+        "audit-export-short.jsonl",
+        lines[..lines.len() - 2]
+            .iter()
+            .map(|l| l.to_string())
+            .collect(),
+    );
+    let (code, out, _) = check(&short);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("record {}", records - 1)) && out.contains("truncated"),
+        "{out}"
+    );
+    // A line that is not part of an export.
+    let junk = write("audit-export-junk.jsonl", vec!["{\"hello\":1}".into()]);
+    let (code, _, err) = check(&junk);
+    assert_eq!(code, 2);
+    assert!(err.contains("line 1"), "{err}");
 }

@@ -105,6 +105,23 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// Stops the process the way an operator does (SIGTERM: it finishes requests, records its
+    /// stop and signs the audit trail) and waits for it; answers whether it exited cleanly.
+    pub fn stop(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+        false
+    }
+
     /// Kills and starts again on the same data dir and root token (on a new port).
     pub fn restart(&mut self) {
         self.kill();

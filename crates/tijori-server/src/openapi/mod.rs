@@ -4,6 +4,8 @@
 //! alone and check each response against it. When a route, a field or a status changes in the
 //! server, it changes here too; the tests below keep the list of operations honest.
 
+mod audit;
+
 use serde_json::{json, Map, Value};
 
 /// Most items in one batch or detokenize request.
@@ -33,6 +35,7 @@ pub fn document(version: &str) -> Value {
             {"name": "tokens", "description": "Tokenize, describe, search, reveal and delete."},
             {"name": "principals", "description": "Service principals and their API keys."},
             {"name": "system", "description": "Health, sealing, metrics and this document."},
+            {"name": "audit", "description": "The audit trail: reading it, checking it, matching values."},
         ],
         "security": [{"bearerAuth": []}],
         "paths": paths(),
@@ -48,7 +51,7 @@ pub fn document(version: &str) -> Value {
             "headers": headers(),
             "parameters": parameters(),
             "responses": error_responses(),
-            "schemas": schemas(),
+            "schemas": all_schemas(),
         },
     })
 }
@@ -70,6 +73,9 @@ fn paths() -> Value {
         "/v1/sys/seal": {"post": seal()},
         "/metrics": {"get": metrics()},
     });
+    if let Some(map) = paths.as_object_mut() {
+        map.extend(audit::paths().into_iter().map(|(p, v)| (p.to_owned(), v)));
+    }
     let items = paths.as_object_mut().into_iter().flat_map(Map::values_mut);
     for item in items.filter_map(Value::as_object_mut) {
         for operation in item.values_mut().filter_map(Value::as_object_mut) {
@@ -357,6 +363,14 @@ fn param(name: &str) -> Value {
 
 // Schemas.
 
+fn all_schemas() -> Value {
+    let mut all = schemas();
+    if let Some(map) = all.as_object_mut() {
+        map.extend(audit::schemas());
+    }
+    all
+}
+
 fn schemas() -> Value {
     let (string, boolean) = (json!({"type": "string"}), json!({"type": "boolean"}));
     let time = json!({"type": "string", "format": "date-time"});
@@ -488,7 +502,7 @@ mod tests {
     use super::*;
 
     /// Every operation the server answers.
-    const OPERATIONS: [(&str, &str); 14] = [
+    const OPERATIONS: [(&str, &str); 17] = [
         ("/v1/health", "get"),
         ("/v1/openapi.json", "get"),
         ("/v1/tokens", "post"),
@@ -503,6 +517,9 @@ mod tests {
         ("/v1/principals/{id}/enable", "post"),
         ("/v1/sys/seal", "post"),
         ("/metrics", "get"),
+        ("/v1/audit", "get"),
+        ("/v1/audit/public-key", "get"),
+        ("/v1/audit/hash", "post"),
     ];
 
     #[test]
@@ -587,7 +604,7 @@ mod tests {
         let schemas = doc["components"]["schemas"].as_object().expect("schemas");
         let requests = schemas.iter().filter(|(name, _)| name.ends_with("Request"));
         let closed = requests.map(|(_, s)| s["additionalProperties"] == false);
-        assert_eq!(closed.collect::<Vec<_>>(), [true; 5]);
+        assert_eq!(closed.collect::<Vec<_>>(), [true; 6]);
         let tokenize = &schemas["TokenizeRequest"];
         assert_eq!(tokenize["required"], json!(["type", "value"]));
         let types = &tokenize["properties"]["type"]["enum"];
