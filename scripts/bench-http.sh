@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quick HTTP throughput check of a tijori binary with wrk (apt-get install wrk), until the
 # `tijori bench` command exists. Starts a dev vault on a fresh data dir, creates a revealer
-# principal, then drives POST /v1/tokens and POST /v1/detokenize with 64 keep-alive connections.
+# principal, then drives POST /v1/tokens and POST /v1/detokenize with 64 keep-alive connections
+# (CONNS=N for another number).
 # Prints requests/s and p99 latency per workload. Figures, not assertions.
 #
 #   scripts/bench-http.sh [BIN] [SECONDS]      default: target/release/tijori, 6 s per workload
@@ -33,7 +34,7 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '$3'
 LUA
   printf '%-12s ' "$1"
-  wrk -t2 -c64 -d"${SECS}s" --latency -s "$WORK/$1.lua" "http://127.0.0.1:$PORT$2" |
+  wrk -t2 -c"${CONNS:-64}" -d"${SECS}s" --latency -s "$WORK/$1.lua" "http://127.0.0.1:$PORT$2" |
     awk '/Requests\/sec/{r=$2} / 99%/{p=$2} END{printf "%10.0f req/s   p99 %s\n", r, p}'
 }
 run tokenize /v1/tokens '{"type":"card_number","value":"4111111111111111"}'

@@ -21,6 +21,7 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
 use tijori_core::audit::{AuditEvent, Outcome};
 use tijori_core::rfc3339;
 use tijori_types::ErrorCode;
@@ -156,8 +157,8 @@ pub(crate) async fn request_context(
         let (state, ctx, route, method) =
             (state.clone(), ctx.clone(), route.clone(), method.clone());
         CONTEXT.scope(ctx.clone(), async move {
-            let handler = tokio::spawn(CONTEXT.scope(ctx.clone(), buffered(req, next, limit)));
-            let resp = handler.await.unwrap_or_else(|_| {
+            let handler = std::panic::AssertUnwindSafe(buffered(req, next, limit));
+            let resp = handler.catch_unwind().await.unwrap_or_else(|_| {
                 tracing::error!(request_id = %ctx.id, "request handler panicked");
                 note_reason(ErrorCode::Internal);
                 ApiError::new(
