@@ -168,7 +168,7 @@ pub(crate) fn tail(remote: &Remote, filters: &TailFilters) -> Result<ExitCode> {
     for (k, v) in [
         ("principal", &filters.principal),
         ("operation", &filters.operation),
-        ("token", &filters.token),
+        ("token", &filters.for_token),
         ("outcome", &filters.outcome),
         ("since", &filters.since),
     ] {

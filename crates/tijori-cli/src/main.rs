@@ -161,8 +161,9 @@ pub(crate) struct TailFilters {
     pub(crate) principal: Option<String>,
     #[arg(long)]
     pub(crate) operation: Option<String>,
-    #[arg(long)]
-    pub(crate) token: Option<String>,
+    /// Only records naming this token.
+    #[arg(long = "for-token", id = "for_token", value_name = "TOKEN")]
+    pub(crate) for_token: Option<String>,
     /// success, denied or failure.
     #[arg(long)]
     pub(crate) outcome: Option<String>,

@@ -218,7 +218,14 @@ fn audit_event(
     AuditEvent {
         time: rfc3339(state.vault.now()),
         request_id: Some(ctx.id.clone()),
-        principal_kind: n.principal_id.as_ref().map(|_| "service".to_owned()),
+        principal_kind: n.principal_id.as_ref().map(|id| {
+            if id == tijori_core::ROOT_ID {
+                "root"
+            } else {
+                "service"
+            }
+            .to_owned()
+        }),
         principal_id: n.principal_id,
         source,
         operation,

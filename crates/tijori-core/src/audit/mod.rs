@@ -51,7 +51,7 @@ pub struct AuditEvent {
     pub time: String,
     pub request_id: Option<String>,
     pub principal_id: Option<String>,
-    /// `service` (API key) or `system`.
+    /// `service` (a principal's API key), `root` (the root token) or `system`.
     pub principal_kind: Option<String>,
     /// Peer address of the connection.
     pub source: Option<String>,

@@ -8,7 +8,7 @@ use tijori_store::AuditRow;
 
 use super::{AuditEvent, Outcome};
 use crate::policy::{Authorized, ReadAudit};
-use crate::{rfc3339, CoreError, Vault};
+use crate::{parse_rfc3339, CoreError, Vault};
 
 /// Records read per call at most, matching or not.
 const SCAN_BUDGET: usize = 10_000;
@@ -52,10 +52,10 @@ pub struct AuditPage {
 
 impl AuditFilter {
     fn matches(&self, e: &AuditEvent) -> bool {
+        let time = parse_rfc3339(&e.time);
         let time_ok = |bound: Option<i64>, after: bool| match bound {
             None => true,
-            // Records' times are all written by `rfc3339`, so their text orders as time does.
-            Some(t) => (e.time.as_str() >= rfc3339(t).as_str()) == after,
+            Some(t) => time.is_some_and(|r| (r >= t) == after),
         };
         time_ok(self.since, true)
             && time_ok(self.until, false)
