@@ -72,9 +72,7 @@ impl Vault {
             hex::encode(keys.audit_hmac.index(data_type.as_str(), normal.as_bytes()))
         ))
     }
-}
 
-impl Vault {
     /// The HMAC a request's audit record carries for a value: `None` where there is none to
     /// give (unknown type, invalid value, sealed vault) and for card security codes, whose
     /// thousand possible values an HMAC would not hide from anyone allowed to compute HMACs.

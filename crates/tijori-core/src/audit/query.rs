@@ -52,10 +52,8 @@ pub struct AuditPage {
 
 impl AuditFilter {
     fn matches(&self, e: &AuditEvent) -> bool {
-        let time = parse_rfc3339(&e.time);
-        let time_ok = |bound: Option<i64>, after: bool| match bound {
-            None => true,
-            Some(t) => time.is_some_and(|r| (r >= t) == after),
+        let time_ok = |bound: Option<i64>, after: bool| {
+            bound.is_none_or(|t| parse_rfc3339(&e.time).is_some_and(|r| (r >= t) == after))
         };
         time_ok(self.since, true)
             && time_ok(self.until, false)
