@@ -13,6 +13,7 @@ use std::io::{BufRead, Write};
 use serde::{Deserialize, Serialize};
 use tijori_store::{AuditCheckpoint, AuditRow, Store};
 
+use super::verify::checkpoints_after;
 use super::Verifier;
 use crate::CoreError;
 
@@ -64,22 +65,16 @@ pub async fn export(
     out: &mut dyn Write,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, CoreError> {
-    let mut cursor = after;
-    loop {
-        let cps = store.checkpoints(cursor, PAGE).await?;
-        let Some(last) = cps.last() else { break };
-        cursor = last.seq;
-        for cp in cps {
-            let line = Line::Checkpoint(CheckpointLine {
-                checkpoint: CheckpointBody {
-                    seq: cp.seq,
-                    hash: hex::encode(cp.hash),
-                    time: cp.time,
-                    signature: hex::encode(cp.signature),
-                },
-            });
-            write_line(out, &line)?;
-        }
+    for cp in checkpoints_after(store, after).await? {
+        let line = Line::Checkpoint(CheckpointLine {
+            checkpoint: CheckpointBody {
+                seq: cp.seq,
+                hash: hex::encode(cp.hash),
+                time: cp.time,
+                signature: hex::encode(cp.signature),
+            },
+        });
+        write_line(out, &line)?;
     }
     let (mut cursor, mut count) = (after, 0u64);
     loop {
@@ -116,34 +111,36 @@ pub enum ReadError {
     Malformed(u64),
 }
 
-fn parse_line(n: u64, text: &str) -> Result<Line, ReadError> {
+/// A line read back, its hex decoded.
+enum Parsed {
+    Checkpoint(AuditCheckpoint),
+    Record(AuditRow),
+}
+
+fn parse_line(n: u64, text: &str) -> Result<Parsed, ReadError> {
     let line: Line = serde_json::from_str(text).map_err(|_| ReadError::Malformed(n))?;
-    let unhex = |h: &str| hex::decode(h).map_err(|_| ReadError::Malformed(n));
-    // Check hex now, so a bad line is named by its line number.
-    match &line {
-        Line::Checkpoint(c) => {
-            unhex(&c.checkpoint.hash)?;
-            unhex(&c.checkpoint.signature)?;
-        }
-        Line::Record(r) => {
-            unhex(&r.prev_hash)?;
-            unhex(&r.hash)?;
-        }
-    }
-    Ok(line)
+    let unhex = |h: String| hex::decode(h).map_err(|_| ReadError::Malformed(n));
+    Ok(match line {
+        Line::Checkpoint(CheckpointLine { checkpoint: c }) => Parsed::Checkpoint(AuditCheckpoint {
+            seq: c.seq,
+            hash: unhex(c.hash)?,
+            time: c.time,
+            signature: unhex(c.signature)?,
+        }),
+        Line::Record(r) => Parsed::Record(AuditRow {
+            seq: r.seq,
+            prev_hash: unhex(r.prev_hash)?,
+            hash: unhex(r.hash)?,
+            record: r.record,
+        }),
+    })
 }
 
 /// Adds an export's checkpoints to `v` (a first pass over the file).
 pub fn feed_checkpoints(v: &mut Verifier, file: impl BufRead) -> Result<(), ReadError> {
     for (i, text) in file.lines().enumerate() {
-        if let Line::Checkpoint(c) = parse_line(i as u64 + 1, &text?)? {
-            let c = c.checkpoint;
-            v.add_checkpoints([AuditCheckpoint {
-                seq: c.seq,
-                hash: hex::decode(c.hash).unwrap_or_default(),
-                time: c.time,
-                signature: hex::decode(c.signature).unwrap_or_default(),
-            }]);
+        if let Parsed::Checkpoint(cp) = parse_line(i as u64 + 1, &text?)? {
+            v.add_checkpoints([cp]);
         }
     }
     Ok(())
@@ -157,13 +154,7 @@ pub fn feed_records(
     mut progress: impl FnMut(u64),
 ) -> Result<(), ReadError> {
     for (i, text) in file.lines().enumerate() {
-        if let Line::Record(r) = parse_line(i as u64 + 1, &text?)? {
-            let row = AuditRow {
-                seq: r.seq,
-                prev_hash: hex::decode(r.prev_hash).unwrap_or_default(),
-                hash: hex::decode(r.hash).unwrap_or_default(),
-                record: r.record,
-            };
+        if let Parsed::Record(row) = parse_line(i as u64 + 1, &text?)? {
             if !v.push(&row) {
                 return Ok(());
             }

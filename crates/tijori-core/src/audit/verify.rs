@@ -215,13 +215,7 @@ pub async fn feed_store(
     store: &dyn Store,
     mut progress: impl FnMut(u64),
 ) -> Result<(), CoreError> {
-    let mut after = i64::MIN;
-    loop {
-        let cps = store.checkpoints(after, VERIFY_PAGE).await?;
-        let Some(last) = cps.last() else { break };
-        after = last.seq;
-        v.add_checkpoints(cps);
-    }
+    v.add_checkpoints(checkpoints_after(store, i64::MIN).await?);
     let mut after = i64::MIN; // rows numbered 0 or below are read too, and refused
     loop {
         let rows = store.audit_rows(after, VERIFY_PAGE).await?;
@@ -235,4 +229,21 @@ pub async fn feed_store(
         progress(v.count());
     }
     Ok(())
+}
+
+/// Every checkpoint of records numbered above `after`, in order (there are few: one per
+/// checkpoint interval with activity).
+pub(super) async fn checkpoints_after(
+    store: &dyn Store,
+    mut after: i64,
+) -> Result<Vec<AuditCheckpoint>, CoreError> {
+    let mut all = Vec::new();
+    loop {
+        let cps = store.checkpoints(after, VERIFY_PAGE).await?;
+        let Some(last) = cps.last() else {
+            return Ok(all);
+        };
+        after = last.seq;
+        all.extend(cps);
+    }
 }
