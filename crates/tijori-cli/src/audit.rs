@@ -142,12 +142,17 @@ pub(crate) fn public_key(data_dir: &Path) -> Result<ExitCode> {
     }
 }
 
-fn get(remote: &Remote, path: &str) -> Result<serde_json::Value> {
-    answer(
-        ureq::get(&format!("{}{path}", remote.addr.trim_end_matches('/')))
-            .set("Authorization", &format!("Bearer {}", remote.token))
-            .call(),
+/// A request to the server at `path`, with the caller's credential.
+fn request(remote: &Remote, method: &str, path: &str) -> ureq::Request {
+    ureq::request(
+        method,
+        &format!("{}{path}", remote.addr.trim_end_matches('/')),
     )
+    .set("Authorization", &format!("Bearer {}", remote.token))
+}
+
+fn get(remote: &Remote, path: &str) -> Result<serde_json::Value> {
+    answer(request(remote, "GET", path).call())
 }
 
 fn answer(r: Result<ureq::Response, ureq::Error>) -> Result<serde_json::Value> {
@@ -217,14 +222,7 @@ pub(crate) fn hash(remote: &Remote, data_type: &str) -> Result<ExitCode> {
         bail!("give the value on stdin, e.g.  printf %s 4111111111111111 | tijori audit hash --type card_number");
     }
     let body = serde_json::json!({ "type": data_type, "value": value.as_str() });
-    let reply = answer(
-        ureq::post(&format!(
-            "{}/v1/audit/hash",
-            remote.addr.trim_end_matches('/')
-        ))
-        .set("Authorization", &format!("Bearer {}", remote.token))
-        .send_json(body),
-    )?;
+    let reply = answer(request(remote, "POST", "/v1/audit/hash").send_json(body))?;
     println!("{}", reply["hmac"].as_str().unwrap_or_default());
     Ok(ExitCode::SUCCESS)
 }
