@@ -8,9 +8,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use tijori_core::audit::{export, feed_store, stored_public_key, Verdict, Verifier};
+use std::sync::Arc;
+
+use tijori_core::audit::archive::Retention;
+use tijori_core::audit::{
+    archive_and_audit, export, feed_store, stored_public_key, StoreAudit, Verdict, Verifier,
+};
+use tijori_core::{Clock, SystemClock};
 use tijori_crypto::PublicKey;
 use tijori_store::sqlite::SqliteStore;
+use tijori_store::Store;
 
 use crate::{Remote, TailFilters};
 
@@ -86,15 +93,21 @@ pub(crate) fn verify(
     match v.finish() {
         Verdict::Intact {
             first,
+            anchored,
             records,
             head,
             signed_through,
             unsigned,
         } => {
-            let start = if first == 1 {
-                String::new()
-            } else {
-                format!(" (from record {first}; earlier ones are not in what was checked)")
+            let start = match (first, anchored) {
+                (1, _) => String::new(),
+                (_, true) => format!(
+                    " (from record {first}, joined to the signed cut where earlier records were \
+                     archived; check the archives with --file)"
+                ),
+                (_, false) => {
+                    format!(" (from record {first}; earlier ones are not in what was checked)")
+                }
             };
             println!("audit trail intact: {records} records{start}, chain head {head}");
             match signed_through {
@@ -122,11 +135,35 @@ pub(crate) fn export(data_dir: &Path, out: Option<&Path>, after: i64) -> Result<
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let n = runtime()?.block_on(export::export(&store, after, &mut sink, |n| {
+    let n = runtime()?.block_on(export::export(&store, after, i64::MAX, &mut sink, |n| {
         eprint!("\rexported {n} records");
         let _ = std::io::stderr().flush();
     }))?;
     eprintln!("\rexported {n} records");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tijori audit archive`: one archiving run on a data dir, audited.
+pub(crate) fn archive(data_dir: &Path, retention: &Retention) -> Result<ExitCode> {
+    let rt = runtime()?;
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(data_dir)
+            .with_context(|| format!("opening the data dir {}", data_dir.display()))?,
+    );
+    let sink = StoreAudit(store.clone());
+    let now = SystemClock.now();
+    let report = rt.block_on(archive_and_audit(&*store, &sink, retention, now, |n| {
+        eprint!("\rarchived {n} records");
+        let _ = std::io::stderr().flush();
+    }))?;
+    eprintln!();
+    match &report.written {
+        Some((path, n)) => println!("archived {n} records to {}", path.display()),
+        None => println!("no signed records older than the online window to archive"),
+    }
+    for path in &report.removed {
+        println!("deleted {} (past retention)", path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

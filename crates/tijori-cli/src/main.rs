@@ -87,6 +87,22 @@ enum AuditCommand {
         after: i64,
     },
 
+    /// Move audit records older than the online window to an archive file now, and delete
+    /// archive files past retention. A running server does this by itself once a day.
+    ///
+    /// The cut is made at a signed checkpoint; the file is written, synced and checked with
+    /// the public key before its records leave the store, and the store keeps the cut's
+    /// signature, so `tijori audit verify --file ARCHIVE... --data-dir DIR` checks the whole
+    /// trail across every cut. The run itself is audited (audit.archive).
+    ///
+    /// Example: tijori audit archive --data-dir ./tijori-data --audit-online-days 92
+    Archive {
+        #[command(flatten)]
+        data: DataDir,
+        #[command(flatten)]
+        retention: RetentionArgs,
+    },
+
     /// Print the public key that checks the trail's signed checkpoints.
     ///
     /// Keep a copy away from the vault (with your auditors): an insider who rewrites the trail
@@ -185,6 +201,65 @@ pub(crate) struct DataDir {
     pub(crate) path: PathBuf,
 }
 
+/// How long the audit trail is kept: online in the store, then in archive files.
+#[derive(clap::Args)]
+pub(crate) struct RetentionArgs {
+    /// Days audit records stay in the store (readable by GET /v1/audit and tail); older ones
+    /// move to archive files. PCI DSS 10.5.1 asks for three months at hand.
+    #[arg(
+        long,
+        env = "TIJORI_AUDIT_ONLINE_DAYS",
+        default_value_t = 92,
+        value_name = "DAYS"
+    )]
+    pub(crate) audit_online_days: u32,
+    /// Days archive files are kept, counted from their newest record; then they are deleted.
+    /// PCI DSS 10.5.1 asks for at least a year (365).
+    #[arg(
+        long,
+        env = "TIJORI_AUDIT_KEEP_DAYS",
+        default_value_t = 366,
+        value_name = "DAYS"
+    )]
+    pub(crate) audit_keep_days: u32,
+    /// Where archive files go [default: DATA_DIR/audit-archive]. Copy them to separate,
+    /// write-once storage: they are the only copy of the records they hold.
+    #[arg(long, env = "TIJORI_AUDIT_ARCHIVE_DIR", value_name = "DIR")]
+    pub(crate) audit_archive_dir: Option<PathBuf>,
+}
+
+impl RetentionArgs {
+    pub(crate) fn retention(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<tijori_core::audit::archive::Retention> {
+        use tijori_core::audit::archive::{Retention, DAY};
+        let r = Retention {
+            online: i64::from(self.audit_online_days) * DAY,
+            keep: i64::from(self.audit_keep_days) * DAY,
+            dir: self
+                .audit_archive_dir
+                .clone()
+                .unwrap_or_else(|| data_dir.join("audit-archive")),
+        };
+        if r.keep < r.online {
+            anyhow::bail!(
+                "--audit-keep-days ({}) is shorter than --audit-online-days ({}): records would be \
+                 deleted before they are archived",
+                self.audit_keep_days,
+                self.audit_online_days
+            );
+        }
+        if self.audit_keep_days < 365 {
+            eprintln!(
+                "warning: audit archives kept {} days; PCI DSS 10.5.1 asks for at least 365",
+                self.audit_keep_days
+            );
+        }
+        Ok(r)
+    }
+}
+
 #[derive(clap::Args)]
 pub(crate) struct ServerArgs {
     /// Run a dev vault: embedded store, local key file, auto-unsealed, plain HTTP on loopback.
@@ -234,6 +309,9 @@ pub(crate) struct ServerArgs {
         value_name = "URL"
     )]
     syslog: Vec<tijori_syslog::Target>,
+
+    #[command(flatten)]
+    retention: RetentionArgs,
 }
 
 fn main() -> ExitCode {
@@ -256,6 +334,9 @@ fn main() -> ExitCode {
             AuditCommand::Export { data, out, after } => {
                 audit::export(&data.path, out.as_deref(), after)
             }
+            AuditCommand::Archive { data, retention } => retention
+                .retention(&data.path)
+                .and_then(|r| audit::archive(&data.path, &r)),
             AuditCommand::PublicKey { data } => audit::public_key(&data.path),
             AuditCommand::Tail { remote, filters } => audit::tail(&remote, &filters),
             AuditCommand::Hash { remote, data_type } => audit::hash(&remote, &data_type),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use tijori_core::audit::archive::Retention;
 use tijori_core::{SystemClock, Vault, VaultConfig};
 use tijori_crypto::DevKeyFile;
 use tijori_server::{app, AppState, Metrics, ServerConfig};
@@ -16,6 +17,8 @@ use crate::ServerArgs;
 const DEV_KEY_FILE: &str = "dev-root.key";
 /// How often expired tokens, codes and idempotency answers are removed.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
+/// How often audit records past the online window are archived (also once at start).
+const ARCHIVE_EVERY: Duration = Duration::from_secs(86_400);
 
 pub(crate) fn run(args: ServerArgs) -> Result<()> {
     if !args.dev {
@@ -123,6 +126,15 @@ async fn serve(args: ServerArgs) -> Result<()> {
             checkpoint(&signer).await;
         }
     });
+    let retention = args.retention.retention(&args.data.path)?;
+    let archiver = audit_vault.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(ARCHIVE_EVERY);
+        loop {
+            tick.tick().await;
+            archive(&archiver, &retention).await;
+        }
+    });
     let (stop_forwarding, stopped) = tokio::sync::watch::channel(false);
     let forwarders: Vec<_> = args
         .syslog
@@ -169,6 +181,29 @@ async fn checkpoint(vault: &Vault) {
         Ok(Some(cp)) => tracing::debug!(seq = cp.seq, "audit trail signed"),
         Ok(None) | Err(tijori_core::CoreError::Sealed) => {}
         Err(e) => tracing::warn!(error = %e, "could not sign the audit trail's head; will retry"),
+    }
+}
+
+/// Moves old audit records to archive files (off the async workers: it reads and writes files
+/// for a while); a failure is logged and audited, and the records stay online until next time.
+async fn archive(vault: &Arc<Vault>, retention: &Retention) {
+    let (vault, retention) = (vault.clone(), retention.clone());
+    let handle = tokio::runtime::Handle::current();
+    let run = tokio::task::spawn_blocking(move || {
+        handle.block_on(vault.archive_audit(&retention, |_| {}))
+    })
+    .await;
+    match run {
+        Ok(Ok(report)) => {
+            if let Some((path, n)) = &report.written {
+                tracing::info!(records = n, file = %path.display(), "audit records archived");
+            }
+            for path in &report.removed {
+                tracing::info!(file = %path.display(), "audit archive past retention deleted");
+            }
+        }
+        Ok(Err(e)) => tracing::error!(error = %e, "audit archiving failed; records stay online"),
+        Err(e) => tracing::error!(error = %e, "audit archiving stopped"),
     }
 }
 

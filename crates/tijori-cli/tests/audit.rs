@@ -10,84 +10,9 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use common::trail::*;
 use common::*;
-use serde_json::{json, Value};
-
-fn records(dir: &Path) -> Vec<(i64, Value)> {
-    let db = rusqlite::Connection::open(dir.join("tijori.sqlite3")).unwrap();
-    let mut stmt = db
-        .prepare("SELECT seq, record FROM audit ORDER BY seq")
-        .unwrap();
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-        .unwrap()
-        .map(|r| {
-            let (seq, text) = r.unwrap();
-            (seq, serde_json::from_str(&text).unwrap())
-        })
-        .collect();
-    rows
-}
-
-/// Runs `tijori audit ARGS`; answers its exit code, stdout and stderr.
-fn audit_cmd(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .arg("audit")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Runs `tijori audit verify --data-dir DIR`; answers its exit code and stdout.
-fn verify(dir: &Path) -> (i32, String) {
-    let (code, out, _) = audit_cmd(&["verify".as_ref(), "--data-dir".as_ref(), dir.as_os_str()]);
-    (code, out)
-}
-
-fn sql(dir: &Path, sql: &str) {
-    rusqlite::Connection::open(dir.join("tijori.sqlite3"))
-        .unwrap()
-        .execute_batch(sql)
-        .unwrap();
-}
-
-fn public_key(dir: &Path) -> String {
-    let (code, out, err) = audit_cmd(&[
-        "public-key".as_ref(),
-        "--data-dir".as_ref(),
-        dir.as_os_str(),
-    ]);
-    assert_eq!(code, 0, "{err}");
-    out.trim().to_owned()
-}
-
-fn copy_dir(from: &Path, name: &str) -> std::path::PathBuf {
-    let to = tijori_testkit::temp_dir(&tmp_base(), name);
-    for f in std::fs::read_dir(from).unwrap() {
-        let f = f.unwrap();
-        std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
-    }
-    to
-}
-
-/// A data dir with a few dozen audit records, the server stopped.
-fn used_data_dir(name: &str) -> (std::path::PathBuf, Vec<String>) {
-    let mut s = start(name);
-    let key = s.principal("audited", &["revealer"]);
-    let card = card();
-    let token = new_token(&s, &key, "card_number", &card);
-    assert_eq!(reveal(&s, &key, &token), card);
-    for _ in 0..5 {
-        new_token(&s, &key, "text", &text());
-    }
-    assert!(s.stop(), "a clean stop: {}", s.output());
-    (s.data_dir.clone(), vec![card])
-}
+use serde_json::json;
 
 #[test]
 fn every_request_leaves_a_record_without_values() {

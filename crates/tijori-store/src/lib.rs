@@ -114,6 +114,17 @@ pub trait AuditStore: Send + Sync {
         after: i64,
         limit: usize,
     ) -> Result<Vec<AuditCheckpoint>, StoreError>;
+    /// Among the checkpoints signed at or before `time` of records numbered below `below`,
+    /// the one of the highest record: where the trail may be cut for archiving.
+    async fn last_checkpoint_before(
+        &self,
+        time: i64,
+        below: i64,
+    ) -> Result<Option<AuditCheckpoint>, StoreError>;
+    /// Removes (once archived) up to `limit` of the oldest records numbered `through` or below,
+    /// and every checkpoint below `through`: the checkpoint of `through` itself stays, as the
+    /// signed anchor the remaining trail starts from. Answers how many records went.
+    async fn prune_audit(&self, through: i64, limit: usize) -> Result<u64, StoreError>;
 }
 
 /// Everything a vault needs from its storage.

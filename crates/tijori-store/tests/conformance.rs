@@ -284,7 +284,7 @@ async fn audit(s: &dyn Store) {
     let cp = |seq| AuditCheckpoint {
         seq,
         hash: vec![seq as u8; 32],
-        time: 7,
+        time: seq * 10,
         signature: vec![1; 64],
     };
     assert!(s.insert_checkpoint(cp(10)).await.unwrap());
@@ -295,6 +295,31 @@ async fn audit(s: &dyn Store) {
     );
     assert_eq!(s.checkpoints(0, 10).await.unwrap(), vec![cp(10), cp(40)]);
     assert_eq!(s.checkpoints(10, 10).await.unwrap(), vec![cp(40)]);
+
+    // Archiving: the cut is the newest checkpoint signed by a time; pruning through it keeps
+    // that checkpoint as the anchor and never touches a later record.
+    assert!(s.insert_checkpoint(cp(20)).await.unwrap());
+    assert!(s.insert_checkpoint(cp(30)).await.unwrap());
+    let cut = |time, below| s.last_checkpoint_before(time, below);
+    assert_eq!(cut(99, 41).await.unwrap(), None);
+    assert_eq!(cut(250, 41).await.unwrap(), Some(cp(20)));
+    assert_eq!(cut(i64::MAX, 41).await.unwrap(), Some(cp(40)));
+    assert_eq!(cut(i64::MAX, 40).await.unwrap(), Some(cp(30)));
+    assert_eq!(s.prune_audit(20, 15).await.unwrap(), 15, "a limited step");
+    assert_eq!(
+        s.prune_audit(20, 15).await.unwrap(),
+        5,
+        "the rest up to the cut"
+    );
+    assert_eq!(s.prune_audit(20, 15).await.unwrap(), 0, "nothing twice");
+    assert_eq!(s.audit_rows(0, 1).await.unwrap()[0].seq, 21);
+    assert_eq!(s.audit_rows(0, 100).await.unwrap().len(), 20);
+    assert_eq!(
+        s.checkpoints(0, 10).await.unwrap(),
+        vec![cp(20), cp(30), cp(40)],
+        "the anchor and later checkpoints stay"
+    );
+    assert_eq!(s.audit_head().await.unwrap().unwrap().seq, 40);
 }
 
 #[tokio::test]

@@ -57,15 +57,19 @@ fn io(e: std::io::Error) -> CoreError {
     CoreError::Internal(format!("writing the export: {e}"))
 }
 
-/// Writes the records after `after` (and the checkpoints of those records) to `out`; answers
-/// how many records were written. `progress` is told the count as it grows.
+/// Writes the records numbered above `after` and up to `through` to `out`, with the
+/// checkpoints of those records and the one of record `after` if there is one (the signed
+/// anchor a part of the trail starts from); answers how many records were written. `progress`
+/// is told the count as it grows.
 pub async fn export(
     store: &dyn Store,
     after: i64,
+    through: i64,
     out: &mut dyn Write,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, CoreError> {
-    for cp in checkpoints_after(store, after).await? {
+    let checkpoints = checkpoints_after(store, after.saturating_sub(1)).await?;
+    for cp in checkpoints.into_iter().take_while(|cp| cp.seq <= through) {
         let line = Line::Checkpoint(CheckpointLine {
             checkpoint: CheckpointBody {
                 seq: cp.seq,
@@ -81,7 +85,7 @@ pub async fn export(
         let rows = store.audit_rows(cursor, PAGE).await?;
         let Some(last) = rows.last() else { break };
         cursor = last.seq;
-        for r in rows {
+        for r in rows.into_iter().take_while(|r| r.seq <= through) {
             let line = Line::Record(RecordLine {
                 seq: r.seq,
                 prev_hash: hex::encode(r.prev_hash),
@@ -92,6 +96,9 @@ pub async fn export(
             count += 1;
         }
         progress(count);
+        if cursor >= through {
+            break;
+        }
     }
     out.flush().map_err(io)?;
     Ok(count)
@@ -144,6 +151,18 @@ pub fn feed_checkpoints(v: &mut Verifier, file: impl BufRead) -> Result<(), Read
         }
     }
     Ok(())
+}
+
+/// The checkpoints at the head of an export, read without reading its records (they follow).
+pub fn leading_checkpoints(file: impl BufRead) -> Result<Vec<AuditCheckpoint>, ReadError> {
+    let mut out = Vec::new();
+    for (i, text) in file.lines().enumerate() {
+        match parse_line(i as u64 + 1, &text?)? {
+            Parsed::Checkpoint(cp) => out.push(cp),
+            Parsed::Record(_) => break,
+        }
+    }
+    Ok(out)
 }
 
 /// Feeds an export's records to `v` in file order (a second pass), stopping at the first

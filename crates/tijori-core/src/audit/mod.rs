@@ -14,6 +14,7 @@
 //! hierarchy, whose public key is exported and kept elsewhere; [`verify`] checks every
 //! signature, and a checkpoint past the trail's end shows a truncation.
 
+pub mod archive;
 pub mod export;
 mod ops;
 mod query;
@@ -100,6 +101,23 @@ impl AuditEvent {
 pub trait AuditSink: Send + Sync {
     /// Makes the events durable, or fails.
     async fn append(&self, events: Vec<AuditEvent>) -> Result<(), CoreError>;
+}
+
+/// One archiving run on `store` (see [`archive`]), recorded in the trail it archives through
+/// `sink`: for tools that work on a data dir without a running vault.
+pub async fn archive_and_audit(
+    store: &dyn Store,
+    sink: &dyn AuditSink,
+    retention: &archive::Retention,
+    now: i64,
+    progress: impl FnMut(u64),
+) -> Result<archive::ArchiveReport, CoreError> {
+    let run = archive::archive(store, retention, now, progress).await;
+    let events = archive::events(now, &run);
+    if !events.is_empty() {
+        sink.append(events).await?;
+    }
+    run
 }
 
 /// The audit trail in the vault's own store.

@@ -85,6 +85,32 @@ impl Vault {
     }
 }
 
+impl Vault {
+    /// One archiving run (see [`super::archive`]), audited in this vault's trail.
+    pub async fn archive_audit(
+        &self,
+        retention: &super::archive::Retention,
+        progress: impl FnMut(u64),
+    ) -> Result<super::archive::ArchiveReport, CoreError> {
+        super::archive_and_audit(
+            self.store.as_ref(),
+            self,
+            retention,
+            self.clock.now(),
+            progress,
+        )
+        .await
+    }
+}
+
+/// The vault's own sink: records appended this way wake the trail's followers too.
+#[async_trait::async_trait]
+impl super::AuditSink for Vault {
+    async fn append(&self, events: Vec<super::AuditEvent>) -> Result<(), CoreError> {
+        self.audit(events).await
+    }
+}
+
 /// The published audit public key of the vault in `store`.
 pub async fn stored_public_key(
     store: &dyn tijori_store::Store,

@@ -16,8 +16,12 @@ use crate::CoreError;
 pub enum Verdict {
     /// Every record chains to the one before and every checkpoint matches and is signed.
     Intact {
-        /// The first record checked (1 unless the trail was read from a partial export).
+        /// The first record checked: 1, or the first after an archive cut, or the first of a
+        /// partial export.
         first: i64,
+        /// Whether a trail not starting at record 1 starts right after a signed checkpoint (an
+        /// archive cut, or an export's anchor), so that nothing before it can be swapped.
+        anchored: bool,
         records: u64,
         /// The last record's hash (hex).
         head: String,
@@ -34,8 +38,11 @@ pub enum Verdict {
 pub struct Verifier {
     public_key: Option<PublicKey>,
     checkpoints: BTreeMap<i64, AuditCheckpoint>,
-    /// Whether the first record fed may be any record (a partial export) rather than record 1.
+    /// Whether the first record fed may be any record (a partial export) rather than record 1
+    /// or the first after a signed cut.
     open_start: bool,
+    started: bool,
+    anchored: bool,
     first: i64,
     expected_seq: i64,
     prev: Vec<u8>,
@@ -50,13 +57,16 @@ fn broken<T>(seq: i64, reason: impl Into<String>) -> Result<T, (i64, String)> {
 }
 
 impl Verifier {
-    /// A verifier for a trail starting at record 1. Checkpoints are checked with `public_key`;
-    /// without one, any checkpoint is refused (it cannot be trusted unchecked).
+    /// A verifier for a whole trail: it starts at record 1, or right after the signed
+    /// checkpoint where the records before were archived. Checkpoints are checked with
+    /// `public_key`; without one, any checkpoint is refused (it cannot be trusted unchecked).
     pub fn new(public_key: Option<PublicKey>) -> Verifier {
         Verifier {
             public_key,
             checkpoints: BTreeMap::new(),
             open_start: false,
+            started: false,
+            anchored: false,
             first: 1,
             expected_seq: 1,
             prev: vec![0u8; 32],
@@ -66,9 +76,10 @@ impl Verifier {
         }
     }
 
-    /// A verifier for a part of a trail (an export made with `--after`): its first record is
-    /// taken as the start, trusting that record's own previous-hash; the verdict says where it
-    /// started.
+    /// A verifier for a part of a trail (an archive, or an export made with `--after`): its
+    /// first record is taken as the start. If the signed checkpoint just before it came along
+    /// (archives and exports carry it), the start is checked against it; otherwise that
+    /// record's own previous-hash is trusted, and the verdict says so.
     pub fn from_first(public_key: Option<PublicKey>) -> Verifier {
         Verifier {
             open_start: true,
@@ -100,10 +111,8 @@ impl Verifier {
     }
 
     fn check(&mut self, row: &AuditRow) -> Result<(), (i64, String)> {
-        if std::mem::take(&mut self.open_start) {
-            self.first = row.seq;
-            self.expected_seq = row.seq;
-            self.prev = row.prev_hash.clone();
+        if !std::mem::replace(&mut self.started, true) && row.seq != 1 {
+            self.start_after_cut(row)?;
         }
         let (seq, expected) = (row.seq, self.expected_seq);
         if seq < expected {
@@ -133,6 +142,34 @@ impl Verifier {
         self.prev = row.hash.clone();
         self.expected_seq += 1;
         self.count += 1;
+        Ok(())
+    }
+
+    /// The first record fed is not record 1: it must join the signed checkpoint before it
+    /// (records up to there were archived), unless a part of a trail is being checked.
+    fn start_after_cut(&mut self, row: &AuditRow) -> Result<(), (i64, String)> {
+        let cut = row.seq - 1;
+        match self.checkpoints.remove(&cut) {
+            Some(anchor) => {
+                if anchor.hash != row.prev_hash {
+                    return broken(row.seq, format!(
+                        "it does not join the signed checkpoint of record {cut}, where the records before it were archived: the start of the trail was replaced"
+                    ));
+                }
+                self.first = row.seq;
+                self.check_checkpoint(&anchor, &row.prev_hash)?;
+                self.anchored = true;
+            }
+            None if self.open_start => self.first = row.seq,
+            None => {
+                return broken(1, format!(
+                    "the trail starts at record {}, and no signed checkpoint marks records 1 to {cut} as archived: they were deleted",
+                    row.seq
+                ))
+            }
+        }
+        self.expected_seq = row.seq;
+        self.prev = row.prev_hash.clone();
         Ok(())
     }
 
@@ -182,6 +219,7 @@ impl Verifier {
         }
         Verdict::Intact {
             first: self.first,
+            anchored: self.anchored,
             records: self.count,
             head: hex::encode(&self.prev),
             signed_through: self.signed_through,

@@ -578,12 +578,51 @@ impl AuditStore for SqliteStore {
             let mut stmt = c.prepare_cached(
                 "SELECT seq, hash, time, signature FROM audit_checkpoints WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![after, limit as i64], |r| {
-                Ok(AuditCheckpoint { seq: r.get(0)?, hash: r.get(1)?, time: r.get(2)?, signature: r.get(3)? })
-            })?;
+            let rows = stmt.query_map(params![after, limit as i64], checkpoint_row)?;
             rows.collect()
         })
     }
+
+    async fn last_checkpoint_before(
+        &self,
+        time: i64,
+        below: i64,
+    ) -> Result<Option<AuditCheckpoint>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT seq, hash, time, signature FROM audit_checkpoints \
+                 WHERE time <= ?1 AND seq < ?2 ORDER BY seq DESC LIMIT 1",
+            )?
+            .query_row(params![time, below], checkpoint_row)
+            .optional()
+        })
+    }
+
+    async fn prune_audit(&self, through: i64, limit: usize) -> Result<u64, StoreError> {
+        self.writer()?
+            .write(move |tx| {
+                let n = tx.execute(
+                    "DELETE FROM audit WHERE seq IN \
+                     (SELECT seq FROM audit WHERE seq <= ?1 ORDER BY seq LIMIT ?2)",
+                    params![through, limit as i64],
+                )?;
+                tx.execute(
+                    "DELETE FROM audit_checkpoints WHERE seq < ?1",
+                    params![through],
+                )?;
+                Ok(n as u64)
+            })
+            .await
+    }
+}
+
+fn checkpoint_row(r: &Row<'_>) -> Result<AuditCheckpoint, rusqlite::Error> {
+    Ok(AuditCheckpoint {
+        seq: r.get(0)?,
+        hash: r.get(1)?,
+        time: r.get(2)?,
+        signature: r.get(3)?,
+    })
 }
 
 fn audit_row(r: &Row<'_>) -> Result<AuditRow, rusqlite::Error> {
@@ -605,6 +644,14 @@ fn append_audit(
         .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
+    // With no record left (archived away), the chain goes on from the newest checkpoint.
+    let last = match last {
+        Some(last) => Some(last),
+        None => tx
+            .prepare_cached("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?,
+    };
     let (mut seq, mut prev) = last.unwrap_or((0, vec![0u8; 32]));
     let mut stmt = tx.prepare_cached(
         "INSERT INTO audit (seq, record, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)",
