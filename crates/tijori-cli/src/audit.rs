@@ -19,6 +19,7 @@ use tijori_crypto::PublicKey;
 use tijori_store::sqlite::SqliteStore;
 use tijori_store::Store;
 
+use crate::remote::{answer, get, request};
 use crate::{Remote, TailFilters};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -176,31 +177,6 @@ pub(crate) fn public_key(data_dir: &Path) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         None => bail!("this data dir has no audit key yet: start (and unseal) the vault once"),
-    }
-}
-
-/// A request to the server at `path`, with the caller's credential.
-fn request(remote: &Remote, method: &str, path: &str) -> ureq::Request {
-    ureq::request(
-        method,
-        &format!("{}{path}", remote.addr.trim_end_matches('/')),
-    )
-    .set("Authorization", &format!("Bearer {}", remote.token))
-}
-
-fn get(remote: &Remote, path: &str) -> Result<serde_json::Value> {
-    answer(request(remote, "GET", path).call())
-}
-
-fn answer(r: Result<ureq::Response, ureq::Error>) -> Result<serde_json::Value> {
-    match r {
-        Ok(resp) => Ok(resp.into_json()?),
-        Err(ureq::Error::Status(code, resp)) => {
-            let body: serde_json::Value = resp.into_json().unwrap_or_default();
-            let msg = body["error"]["message"].as_str().unwrap_or("no message");
-            bail!("the server answered {code}: {msg}")
-        }
-        Err(e) => bail!("cannot reach the server: {e}; is it running, and is --addr right?"),
     }
 }
 

@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod operator;
+mod remote;
 mod server;
 
 use std::net::SocketAddr;
@@ -30,14 +32,74 @@ enum Command {
     ///
     /// With --dev: a complete single-node vault on the embedded SQLite store in --data-dir,
     /// initialized and unsealed with a local key file. Insecure by design (the key lies beside
-    /// the data), plain HTTP, loopback only: for trials, development and tests.
+    /// the data): for trials, development and tests.
     ///
-    /// Example: tijori server --dev --data-dir ./tijori-data --dev-root-token my-root-token
+    /// Without --dev: the production vault that `tijori operator init` made in --data-dir. It
+    /// starts sealed; custodians unseal it with `tijori operator unseal`. This version serves
+    /// plain HTTP on loopback only (put a TLS proxy on the same host in front of it).
+    ///
+    /// Examples:
+    ///   tijori server --dev --data-dir ./tijori-data --dev-root-token my-root-token
+    ///   tijori server --data-dir /var/lib/tijori
     Server(ServerArgs),
 
     /// Inspect the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+
+    /// Initialize a production vault, and seal or unseal it with custodians' key shares.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Create a production vault in a new data dir, its root key split among custodians.
+    ///
+    /// Makes the root key, builds the key hierarchy under it, and splits the root key into
+    /// --shares key shares of which any --threshold rebuild it (Shamir's secret sharing).
+    /// Prints each share and the initial admin (root) token ONCE: nothing of the root key or
+    /// a share is stored. Hand each share to a different custodian; the vault then starts
+    /// sealed, and --threshold custodians unseal it with `tijori operator unseal`.
+    ///
+    /// Example: tijori operator init --data-dir /var/lib/tijori --shares 5 --threshold 3
+    Init {
+        #[command(flatten)]
+        data: DataDir,
+        /// How many key shares to make (one per custodian), 2 to 255.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(2..))]
+        shares: u8,
+        /// How many shares unseal the vault, 2 to --shares.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..))]
+        threshold: u8,
+    },
+
+    /// Give one custodian's key share to a sealed production server.
+    ///
+    /// Reads the share from standard input (never give it as an argument: arguments show in
+    /// process lists and shell history) and prints the progress, `k of K`. At the threshold
+    /// the server unseals. Needs no credential.
+    ///
+    /// Example: tijori operator unseal --addr https://vault.internal:7400   (then paste)
+    Unseal {
+        /// The server's base URL.
+        #[arg(
+            long,
+            env = "TIJORI_ADDR",
+            default_value = "http://127.0.0.1:7400",
+            value_name = "URL"
+        )]
+        addr: String,
+    },
+
+    /// Seal a running server now: every key leaves its memory at once (an emergency stop).
+    /// Data requests answer 503 sealed until custodians unseal it again. Needs an admin key.
+    ///
+    /// Example: TIJORI_TOKEN=... tijori operator seal
+    Seal {
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 #[derive(Subcommand)]
@@ -340,6 +402,15 @@ fn main() -> ExitCode {
             AuditCommand::PublicKey { data } => audit::public_key(&data.path),
             AuditCommand::Tail { remote, filters } => audit::tail(&remote, &filters),
             AuditCommand::Hash { remote, data_type } => audit::hash(&remote, &data_type),
+        },
+        Command::Operator(cmd) => match cmd {
+            OperatorCommand::Init {
+                data,
+                shares,
+                threshold,
+            } => operator::init(&data.path, shares, threshold),
+            OperatorCommand::Unseal { addr } => operator::unseal(&addr),
+            OperatorCommand::Seal { remote } => operator::seal(&remote),
         },
     };
     match result {

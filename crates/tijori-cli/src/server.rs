@@ -21,16 +21,10 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
 const ARCHIVE_EVERY: Duration = Duration::from_secs(86_400);
 
 pub(crate) fn run(args: ServerArgs) -> Result<()> {
-    if !args.dev {
-        bail!(
-            "production mode (a sealed start unsealed by custodians' key shares or an HSM, over TLS) \
-             is not available in this version yet.\nFor a trial vault run: tijori server --dev"
-        );
-    }
     if !args.listen.ip().is_loopback() {
         bail!(
-            "dev mode serves plain HTTP and so listens on loopback only, not {}.\n\
-             Use --listen 127.0.0.1:{}",
+            "this version serves plain HTTP (TLS comes with a later release), so it listens on \
+             loopback only, not {}.\nUse --listen 127.0.0.1:{} (behind a TLS proxy on the same host)",
             args.listen,
             args.listen.port()
         );
@@ -57,42 +51,37 @@ fn init_logging() {
 
 async fn serve(args: ServerArgs) -> Result<()> {
     create_private_dir(&args.data.path)?;
-    let key_path = args.data.path.join(DEV_KEY_FILE);
-    let (provider, created) = DevKeyFile::load_or_create(&key_path).context("dev root key")?;
-    tracing::warn!(
-        key_file = %key_path.display(),
-        created,
-        "DEV MODE IS INSECURE: the root key is a plain file beside the data it protects, and HTTP is \
-         unencrypted. Never put real customer data in a dev vault."
-    );
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&args.data.path)
             .with_context(|| format!("opening the store in {}", args.data.path.display()))?,
     );
     let vault = Vault::open(store.clone(), Arc::new(SystemClock), VaultConfig::default()).await?;
-    vault
-        .unseal(&provider)
-        .await
-        .context("unsealing with the dev key file")?;
-    drop(provider);
-
-    vault
-        .audit_system("system.unseal")
-        .await
-        .context("writing the audit trail")?;
-    match &args.dev_root_token {
-        Some(token) => {
-            vault.install_root_token(token).await?;
-            vault.audit_system("system.root_token_set").await?;
-        }
-        None if !vault.has_root().await? => {
-            let token = vault.generate_root_token().await?;
-            vault.audit_system("system.root_token_set").await?;
-            println!("Root token (admin; shown once, keep it safe): {token}");
-        }
-        None => println!("Root token: the one printed at this data dir's first start (or pass --dev-root-token)."),
+    let seal_type = vault.seal_type().await?;
+    if !args.dev && args.dev_root_token.is_some() {
+        bail!("--dev-root-token is for dev mode only; a production vault's root token is the one tijori operator init printed");
     }
-
+    match (args.dev, seal_type) {
+        (true, None) => open_dev(&vault, &args).await?,
+        (true, Some(kind)) => bail!(
+            "{} is a production vault (its root key is held by {kind}); run tijori server \
+             without --dev",
+            args.data.path.display()
+        ),
+        (false, None) => bail!(
+            "{} holds no initialized production vault.\nCreate one with: tijori operator init \
+             --data-dir {}   (or try Tijori with: tijori server --dev)",
+            args.data.path.display(),
+            args.data.path.display()
+        ),
+        (false, Some(kind)) => {
+            tracing::warn!(
+                seal = %kind,
+                "vault starts SEALED: custodians unseal it with tijori operator unseal \
+                 (POST /v1/sys/unseal); data requests answer 503 sealed until then"
+            );
+        }
+    }
+    let mode = if args.dev { "dev mode" } else { "sealed" };
     let vault = Arc::new(vault);
     let audit_vault = vault.clone();
     let state = AppState {
@@ -154,7 +143,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
         .audit_system("system.start")
         .await
         .context("writing the audit trail")?;
-    println!("tijori listening on http://{addr} (dev mode)");
+    println!("tijori listening on http://{addr} ({mode})");
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -172,6 +161,40 @@ async fn serve(args: ServerArgs) -> Result<()> {
         let _ = f.await;
     }
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Dev mode: the root key from a file beside the data, unsealed at once, a known root token.
+async fn open_dev(vault: &Vault, args: &ServerArgs) -> Result<()> {
+    let key_path = args.data.path.join(DEV_KEY_FILE);
+    let (provider, created) = DevKeyFile::load_or_create(&key_path).context("dev root key")?;
+    tracing::warn!(
+        key_file = %key_path.display(),
+        created,
+        "DEV MODE IS INSECURE: the root key is a plain file beside the data it protects, and HTTP is \
+         unencrypted. Never put real customer data in a dev vault."
+    );
+    vault
+        .unseal(&provider)
+        .await
+        .context("unsealing with the dev key file")?;
+    drop(provider);
+    vault
+        .audit_system("system.unseal")
+        .await
+        .context("writing the audit trail")?;
+    match &args.dev_root_token {
+        Some(token) => {
+            vault.install_root_token(token).await?;
+            vault.audit_system("system.root_token_set").await?;
+        }
+        None if !vault.has_root().await? => {
+            let token = vault.generate_root_token().await?;
+            vault.audit_system("system.root_token_set").await?;
+            println!("Root token (admin; shown once, keep it safe): {token}");
+        }
+        None => println!("Root token: the one printed at this data dir's first start (or pass --dev-root-token)."),
+    }
     Ok(())
 }
 
@@ -207,7 +230,7 @@ async fn archive(vault: &Arc<Vault>, retention: &Retention) {
     }
 }
 
-fn create_private_dir(dir: &std::path::Path) -> Result<()> {
+pub(crate) fn create_private_dir(dir: &std::path::Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     if !dir.exists() {
         std::fs::DirBuilder::new()

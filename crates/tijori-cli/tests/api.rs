@@ -62,6 +62,7 @@ fn protected_endpoints() -> Vec<(&'static str, &'static str, Option<Value>)> {
         ("POST", "/v1/principals/prn_0000000000000000/enable", None),
         ("POST", "/v1/sys/seal", None),
         ("GET", "/metrics", None),
+        ("DELETE", "/v1/subjects/cust-1", None),
     ]
 }
 

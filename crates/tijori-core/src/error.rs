@@ -33,6 +33,10 @@ pub enum CoreError {
     /// A batch has more items than allowed.
     #[error("the request has more items than the limit (10,000 by default); split it")]
     TooManyItems,
+    /// The root of trust offered (shares, HSM key, key file) does not unwrap this vault's
+    /// key-encryption keys.
+    #[error("the root key offered does not open this vault's keys")]
+    RootMismatch,
     /// Key material is not in memory.
     #[error("the vault is sealed; unseal it before data operations")]
     Sealed,
@@ -60,6 +64,7 @@ impl CoreError {
             CoreError::NotFound => ErrorCode::NotFound,
             CoreError::IdempotencyConflict => ErrorCode::IdempotencyConflict,
             CoreError::TooManyItems => ErrorCode::PayloadTooLarge,
+            CoreError::RootMismatch => ErrorCode::InvalidValue,
             CoreError::Sealed => ErrorCode::Sealed,
             CoreError::Unavailable(_) => ErrorCode::Unavailable,
             CoreError::Internal(_) => ErrorCode::Internal,

@@ -53,6 +53,11 @@ pub(crate) struct Keyring {
     keys: RwLock<Option<Arc<Keys>>>,
 }
 
+/// The key scope of a subject's own data keys.
+pub(crate) fn subject_scope(subject: &str) -> String {
+    format!("subject:{subject}")
+}
+
 fn kek_ad(version: i64) -> Vec<u8> {
     format!("tijori:kek:{version}").into_bytes()
 }
@@ -108,12 +113,7 @@ impl Keyring {
         for r in &records {
             let key = provider
                 .unwrap(&kek_ad(r.version), &r.wrapped)
-                .map_err(|_| {
-                    CoreError::Internal(format!(
-                        "key-encryption key v{} does not unwrap under this root of trust",
-                        r.version
-                    ))
-                })?;
+                .map_err(|_| CoreError::RootMismatch)?;
             by_version.insert(r.version, key);
         }
         let current = records
@@ -223,7 +223,7 @@ impl Keys {
         {
             return Ok(hit.clone());
         }
-        let scope = format!("subject:{subject}");
+        let scope = subject_scope(subject);
         let (rec, key) = self.keks.active(store, PURPOSE_DATA, &scope, now).await?;
         let found = (rec.id, Arc::new(key));
         self.deks
@@ -239,6 +239,29 @@ impl Keys {
         }
         cache.insert(subject.to_owned(), found.clone());
         Ok(found)
+    }
+
+    /// Drops a subject's key from the caches (after its erasure): the last reference zeroizes
+    /// it.
+    pub(crate) fn forget_subject(&self, subject: &str) -> Result<(), CoreError> {
+        let removed = self
+            .subjects
+            .write()
+            .map_err(|_| CoreError::poisoned("keyring"))?
+            .remove(subject);
+        let mut deks = self
+            .deks
+            .write()
+            .map_err(|_| CoreError::poisoned("keyring"))?;
+        match removed {
+            Some((id, _)) => {
+                deks.remove(&id);
+            }
+            // Its key may be cached by id alone (read, not written, since unseal): start over,
+            // keeping the vault-wide key.
+            None => deks.retain(|id, _| *id == self.shared.0),
+        }
+        Ok(())
     }
 
     /// The data key with this id, for decryption.

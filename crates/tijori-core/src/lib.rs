@@ -7,11 +7,13 @@
 pub mod audit;
 pub mod clock;
 mod cvc;
+mod erasure;
 mod error;
 mod idempotency;
 mod keyring;
 pub mod policy;
 mod principal;
+pub mod seal;
 mod service;
 mod tokens;
 mod vault;

@@ -27,6 +27,16 @@ const MAX_SUBJECT: usize = 256;
 /// Draws of a fresh token before giving up on collisions (preserving tokens of short values).
 const TOKEN_ATTEMPTS: usize = 16;
 
+/// A subject is 1-256 characters without control characters.
+pub(crate) fn check_subject(s: &str) -> Result<(), CoreError> {
+    if s.is_empty() || s.chars().count() > MAX_SUBJECT || s.chars().any(char::is_control) {
+        return Err(CoreError::InvalidRequest(
+            "subject must be 1-256 characters without control characters",
+        ));
+    }
+    Ok(())
+}
+
 /// A validated request, ready to encrypt. No `Debug`: it holds the value.
 struct Prepared {
     ty: DataType,
@@ -85,11 +95,7 @@ impl Vault {
         let raw = Zeroizing::new(req.value);
         let value = Zeroizing::new(normalize(ty, &raw)?);
         if let Some(s) = &req.subject {
-            if s.is_empty() || s.chars().count() > MAX_SUBJECT || s.chars().any(char::is_control) {
-                return Err(CoreError::InvalidRequest(
-                    "subject must be 1-256 characters without control characters",
-                ));
-            }
+            check_subject(s)?;
         }
         let metadata = match req.metadata {
             Some(m) => {

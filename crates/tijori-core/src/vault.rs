@@ -64,6 +64,8 @@ pub struct Vault {
     /// Told after every audit append (forwarders wait on them).
     audit_watchers: std::sync::Mutex<Vec<Arc<tokio::sync::Notify>>>,
     pub(crate) config: VaultConfig,
+    /// Key shares given towards unsealing.
+    pub(crate) pending: crate::seal::Pending,
 }
 
 impl Vault {
@@ -95,6 +97,7 @@ impl Vault {
             audit,
             audit_watchers: Default::default(),
             config,
+            pending: Default::default(),
         };
         vault.reload_principals().await?;
         Ok(vault)

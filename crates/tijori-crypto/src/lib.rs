@@ -10,12 +10,14 @@ mod error;
 mod provider;
 mod random;
 mod secret;
+mod shamir;
 mod sign;
 
 pub use aead::{open, seal, unwrap_key, wrap_key};
 pub use blind::{audit_chain_hash, hmac_sha256, sha256, BlindIndexKey};
 pub use error::CryptoError;
-pub use provider::{DevKeyFile, KeyProvider};
+pub use provider::{DevKeyFile, KeyProvider, RootKey};
 pub use random::{random_bytes, random_digit, random_hex};
 pub use secret::SecretKey;
+pub use shamir::{combine as combine_shares, split as split_key, KeyShare};
 pub use sign::{PublicKey, SigningKey};

@@ -21,16 +21,45 @@ pub trait KeyProvider: Send + Sync {
     fn unwrap(&self, ad: &[u8], wrapped: &[u8]) -> Result<SecretKey, CryptoError>;
 }
 
+/// A root key held in memory: rebuilt from custodians' shares at unseal, or read from the dev
+/// key file. It zeroizes when dropped, which the vault does as soon as the key-encryption keys
+/// are unwrapped.
+pub struct RootKey {
+    root: SecretKey,
+    name: &'static str,
+}
+
+impl RootKey {
+    /// `name` says where the key came from (`shamir`, `dev-key-file`), for the key records.
+    pub fn new(root: SecretKey, name: &'static str) -> RootKey {
+        RootKey { root, name }
+    }
+}
+
+impl KeyProvider for RootKey {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn wrap(&self, ad: &[u8], key: &SecretKey) -> Result<Vec<u8>, CryptoError> {
+        wrap_key(&self.root, ad, key)
+    }
+
+    fn unwrap(&self, ad: &[u8], wrapped: &[u8]) -> Result<SecretKey, CryptoError> {
+        unwrap_key(&self.root, ad, wrapped)
+    }
+}
+
 /// Development root of trust: a 32-byte key in a file of the data dir (mode 0600).
 /// Insecure by design (the key sits beside the data it protects); the server says so at start.
-pub struct DevKeyFile {
-    root: SecretKey,
-}
+pub struct DevKeyFile;
+
+const DEV_NAME: &str = "dev-key-file";
 
 impl DevKeyFile {
     /// Reads the key file, or creates it with a fresh key if it does not exist.
-    /// Returns the provider and whether the file was created now.
-    pub fn load_or_create(path: &Path) -> Result<(DevKeyFile, bool), CryptoError> {
+    /// Returns the root key and whether the file was created now.
+    pub fn load_or_create(path: &Path) -> Result<(RootKey, bool), CryptoError> {
         let fail = |reason: String| CryptoError::KeyFile {
             path: path.display().to_string(),
             reason,
@@ -46,7 +75,7 @@ impl DevKeyFile {
                 f.write_all(root.expose_secret())
                     .map_err(|e| fail(e.to_string()))?;
                 f.sync_all().map_err(|e| fail(e.to_string()))?;
-                Ok((DevKeyFile { root }, true))
+                Ok((RootKey::new(root, DEV_NAME), true))
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let mut f = OpenOptions::new()
@@ -58,24 +87,10 @@ impl DevKeyFile {
                 let root = SecretKey::from_slice(&buf);
                 buf.zeroize();
                 let root = root.ok_or_else(|| fail("is not a 32-byte key".into()))?;
-                Ok((DevKeyFile { root }, false))
+                Ok((RootKey::new(root, DEV_NAME), false))
             }
             Err(e) => Err(fail(e.to_string())),
         }
-    }
-}
-
-impl KeyProvider for DevKeyFile {
-    fn name(&self) -> &'static str {
-        "dev-key-file"
-    }
-
-    fn wrap(&self, ad: &[u8], key: &SecretKey) -> Result<Vec<u8>, CryptoError> {
-        wrap_key(&self.root, ad, key)
-    }
-
-    fn unwrap(&self, ad: &[u8], wrapped: &[u8]) -> Result<SecretKey, CryptoError> {
-        unwrap_key(&self.root, ad, wrapped)
     }
 }
 

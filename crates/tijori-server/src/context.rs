@@ -36,6 +36,7 @@ struct Note {
     data_type: Option<String>,
     reason: Option<&'static str>,
     value_hmacs: Vec<String>,
+    count: Option<u64>,
 }
 
 struct Context {
@@ -86,6 +87,11 @@ pub(crate) fn note_value(hmac: Option<String>) {
     }
 }
 
+/// Records how many items the request touched (an erasure's tokens).
+pub(crate) fn note_count(count: u64) {
+    note(|n| n.count = Some(count));
+}
+
 /// Records the error code the request ended with.
 pub(crate) fn note_reason(code: ErrorCode) {
     note(|n| n.reason = Some(code.as_str()));
@@ -118,6 +124,9 @@ fn operation(method: &Method, route: &str) -> String {
         ("POST", "/v1/principals/{id}/disable") => "disable_principal",
         ("POST", "/v1/principals/{id}/enable") => "enable_principal",
         ("POST", "/v1/sys/seal") => "seal",
+        ("POST", "/v1/sys/unseal") => "unseal",
+        ("DELETE", "/v1/subjects/{subject}") => "erase_subject",
+        ("GET", "/v1/sys/unseal") => "read_unseal_progress",
         ("GET", "/metrics") => "read_metrics",
         ("GET", "/v1/audit") => "read_audit",
         ("GET", "/v1/audit/public-key") => "read_audit_public_key",
@@ -234,6 +243,7 @@ fn audit_event(
         outcome,
         reason: n.reason.map(str::to_owned),
         value_hmacs: n.value_hmacs,
+        count: n.count,
     }
 }
 

@@ -50,6 +50,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/openapi.json", get(routes::sys::openapi))
         .route("/metrics", get(routes::sys::metrics))
         .route("/v1/sys/seal", post(routes::sys::seal))
+        .route(
+            "/v1/sys/unseal",
+            post(routes::sys::unseal).get(routes::sys::unseal_progress),
+        )
         .route("/v1/audit", get(routes::audit::list))
         .route("/v1/audit/public-key", get(routes::audit::public_key))
         .route("/v1/audit/hash", post(routes::audit::hash))
@@ -61,6 +65,10 @@ pub fn app(state: AppState) -> Router {
             get(routes::tokens::describe).delete(routes::tokens::delete),
         )
         .route("/v1/detokenize", post(routes::tokens::detokenize))
+        .route(
+            "/v1/subjects/{subject}",
+            axum::routing::delete(routes::subjects::erase),
+        )
         .route(
             "/v1/principals",
             post(routes::principals::create).get(routes::principals::list),

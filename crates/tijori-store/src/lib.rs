@@ -12,8 +12,8 @@ use async_trait::async_trait;
 
 pub use error::StoreError;
 pub use model::{
-    AuditCheckpoint, AuditRow, ChainFn, DataKeyRecord, IdempotencyRecord, InsertOutcome, KekRecord,
-    PrincipalRecord, TokenRecord,
+    AuditCheckpoint, AuditRow, ChainFn, DataKeyRecord, Erased, IdempotencyRecord, InsertOutcome,
+    KekRecord, PrincipalRecord, TokenRecord,
 };
 
 /// Tokens: the encrypted values and what is shown of them.
@@ -40,6 +40,10 @@ pub trait TokenStore: Send + Sync {
     ) -> Result<Option<TokenRecord>, StoreError>;
     /// Deletes a token for good; `false` if there was no such live token.
     async fn delete_token(&self, token: &str, now: i64) -> Result<bool, StoreError>;
+    /// Crypto-shredding: deletes every token of `subject` and destroys the data keys of
+    /// `key_scope` (the subject's own) in one commit, leaving no copy of the keys in the files
+    /// (deleted rows are zeroed, the write-ahead log emptied). Answers the counts.
+    async fn erase_subject(&self, subject: &str, key_scope: &str) -> Result<Erased, StoreError>;
     /// Deletes tokens expired at `now`; how many.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
 }

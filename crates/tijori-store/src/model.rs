@@ -118,3 +118,10 @@ pub struct AuditCheckpoint {
 /// How a record's chain hash is computed from the previous hash, its number and its text.
 /// The store calls it inside the write that appends, so the chain follows commit order.
 pub type ChainFn = fn(prev_hash: &[u8], seq: i64, record: &str) -> Vec<u8>;
+
+/// What an erasure removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Erased {
+    pub tokens: u64,
+    pub keys: u64,
+}

@@ -53,18 +53,22 @@ impl Server {
 
     /// As [`Server::start`], with extra arguments for `tijori server`.
     pub fn start_with(bin: &Path, data_dir: &Path, root_token: &str, extra: &[&str]) -> Server {
+        let mut args = vec!["--dev", "--dev-root-token", root_token];
+        args.extend_from_slice(extra);
+        Server::spawn(bin, data_dir, root_token, &args)
+    }
+
+    /// Starts `bin server` in production mode (sealed until unsealed) on a free loopback port
+    /// with `data_dir` as `tijori operator init` left it; `root_token` is the one init printed.
+    pub fn start_production(bin: &Path, data_dir: &Path, root_token: &str) -> Server {
+        Server::spawn(bin, data_dir, root_token, &[])
+    }
+
+    fn spawn(bin: &Path, data_dir: &Path, root_token: &str, args: &[&str]) -> Server {
         let mut child = Command::new(bin)
-            .args([
-                "server",
-                "--dev",
-                "--listen",
-                "127.0.0.1:0",
-                "--dev-root-token",
-                root_token,
-                "--data-dir",
-            ])
+            .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .args(extra)
+            .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

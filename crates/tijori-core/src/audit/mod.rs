@@ -69,6 +69,9 @@ pub struct AuditEvent {
     /// learns anything from them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub value_hmacs: Vec<String>,
+    /// How many items the operation touched, where that is the point (an erasure's tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
 }
 
 impl AuditEvent {
@@ -91,6 +94,7 @@ impl AuditEvent {
             outcome,
             reason,
             value_hmacs: Vec::new(),
+            count: None,
         }
     }
 }

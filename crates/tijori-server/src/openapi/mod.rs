@@ -5,6 +5,7 @@
 //! server, it changes here too; the tests below keep the list of operations honest.
 
 mod audit;
+mod keys;
 
 use serde_json::{json, Map, Value};
 
@@ -75,6 +76,7 @@ fn paths() -> Value {
     });
     if let Some(map) = paths.as_object_mut() {
         map.extend(audit::paths().into_iter().map(|(p, v)| (p.to_owned(), v)));
+        map.extend(keys::paths().into_iter().map(|(p, v)| (p.to_owned(), v)));
     }
     let items = paths.as_object_mut().into_iter().flat_map(Map::values_mut);
     for item in items.filter_map(Value::as_object_mut) {
@@ -367,6 +369,7 @@ fn all_schemas() -> Value {
     let mut all = schemas();
     if let Some(map) = all.as_object_mut() {
         map.extend(audit::schemas());
+        map.extend(keys::schemas());
     }
     all
 }
@@ -502,7 +505,7 @@ mod tests {
     use super::*;
 
     /// Every operation the server answers.
-    const OPERATIONS: [(&str, &str); 17] = [
+    const OPERATIONS: [(&str, &str); 20] = [
         ("/v1/health", "get"),
         ("/v1/openapi.json", "get"),
         ("/v1/tokens", "post"),
@@ -520,6 +523,9 @@ mod tests {
         ("/v1/audit", "get"),
         ("/v1/audit/public-key", "get"),
         ("/v1/audit/hash", "post"),
+        ("/v1/sys/unseal", "post"),
+        ("/v1/sys/unseal", "get"),
+        ("/v1/subjects/{subject}", "delete"),
     ];
 
     #[test]
@@ -545,7 +551,7 @@ mod tests {
             assert!(ids.insert(id), "duplicate operationId {id}");
             assert!(op["summary"].is_string(), "{id}");
             assert!(op["description"].is_string(), "{id}");
-            let public = matches!(path, "/v1/health" | "/v1/openapi.json");
+            let public = matches!(path, "/v1/health" | "/v1/openapi.json" | "/v1/sys/unseal");
             let security = public.then(|| json!([]));
             assert_eq!(op.get("security"), security.as_ref(), "{id}");
             let responses = op["responses"].as_object().expect("responses");
@@ -604,7 +610,7 @@ mod tests {
         let schemas = doc["components"]["schemas"].as_object().expect("schemas");
         let requests = schemas.iter().filter(|(name, _)| name.ends_with("Request"));
         let closed = requests.map(|(_, s)| s["additionalProperties"] == false);
-        assert_eq!(closed.collect::<Vec<_>>(), [true; 6]);
+        assert_eq!(closed.collect::<Vec<_>>(), [true; 7]);
         let tokenize = &schemas["TokenizeRequest"];
         assert_eq!(tokenize["required"], json!(["type", "value"]));
         let types = &tokenize["properties"]["type"]["enum"];

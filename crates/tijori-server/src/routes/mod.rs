@@ -2,5 +2,6 @@
 
 pub(crate) mod audit;
 pub(crate) mod principals;
+pub(crate) mod subjects;
 pub(crate) mod sys;
 pub(crate) mod tokens;

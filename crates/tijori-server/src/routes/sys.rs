@@ -5,10 +5,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use tijori_core::policy::{authorize, Manage};
+use tijori_core::seal::UnsealProgress;
 use tijori_types::api::HealthResponse;
 use tijori_types::ErrorCode;
 
-use crate::extract::Caller;
+use crate::context::note_resource;
+use crate::extract::{parse_json, Body, Caller};
 use crate::{ApiError, AppState};
 
 pub(crate) async fn health(State(s): State<AppState>) -> Response {
@@ -51,6 +53,41 @@ pub(crate) async fn seal(
     s.vault.seal(&auth)?;
     tracing::warn!(principal = %p.id, "vault sealed: all keys dropped from memory");
     Ok(Json(serde_json::json!({"sealed": true})).into_response())
+}
+
+/// `POST /v1/sys/unseal`. No `Debug`: it holds a key share.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnsealRequest {
+    share: zeroize::Zeroizing<String>,
+}
+
+/// A custodian's key share towards unsealing. Needs no credential: the share is one, and while
+/// sealed no principal could be trusted anyway. Audited without the share.
+pub(crate) async fn unseal(
+    State(s): State<AppState>,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    let req: UnsealRequest = parse_json(&body)?;
+    let progress = s.vault.submit_share(&req.share).await?;
+    note_resource(progress_note(&progress), None);
+    if !progress.sealed {
+        tracing::warn!("vault unsealed with custodians' key shares");
+    }
+    Ok(Json(progress).into_response())
+}
+
+/// `GET /v1/sys/unseal`: how many shares are in, of how many needed.
+pub(crate) async fn unseal_progress(State(s): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(s.vault.unseal_progress().await?).into_response())
+}
+
+fn progress_note(p: &UnsealProgress) -> String {
+    if p.sealed {
+        format!("share {} of {}", p.progress, p.threshold)
+    } else {
+        "unsealed".into()
+    }
 }
 
 pub(crate) async fn not_found() -> ApiError {

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, Transaction};
 
 use crate::{
-    AuditCheckpoint, AuditRow, AuditStore, ChainFn, DataKeyRecord, IdempotencyRecord,
+    AuditCheckpoint, AuditRow, AuditStore, ChainFn, DataKeyRecord, Erased, IdempotencyRecord,
     IdempotencyStore, InsertOutcome, KekRecord, KeyStore, MetaStore, PrincipalRecord,
     PrincipalStore, StoreError, TokenRecord, TokenStore,
 };
@@ -43,6 +43,9 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Deleted rows are overwritten with zeros, not left in free space: an erased subject's
+        // key must not be recoverable from the file (the log is emptied after each erasure).
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         schema::migrate(&mut conn)?;
         let writer = Writer::spawn(conn, append_audit)?;
@@ -302,6 +305,24 @@ impl TokenStore for SqliteStore {
                 Ok(n > 0 && exp.is_some_and(|e| live(e, now)))
             })
             .await
+    }
+
+    async fn erase_subject(&self, subject: &str, key_scope: &str) -> Result<Erased, StoreError> {
+        let (subject, scope) = (subject.to_owned(), key_scope.to_owned());
+        let writer = self.writer()?;
+        let erased = writer
+            .write(move |tx| {
+                let tokens =
+                    tx.execute("DELETE FROM tokens WHERE subject = ?1", params![subject])?;
+                let keys = tx.execute("DELETE FROM data_keys WHERE scope = ?1", params![scope])?;
+                Ok(Erased {
+                    tokens: tokens as u64,
+                    keys: keys as u64,
+                })
+            })
+            .await?;
+        writer.truncate_log().await?;
+        Ok(erased)
     }
 
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {

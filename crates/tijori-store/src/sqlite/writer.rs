@@ -22,10 +22,13 @@ const MAX_GROUP: usize = 512;
 type Apply =
     Box<dyn FnOnce(&Transaction<'_>) -> Result<Box<dyn std::any::Any + Send>, StoreError> + Send>;
 
-/// What a job does: a write of its own, or records to append to the audit chain.
+/// What a job does: a write of its own, records to append to the audit chain, or a checkpoint
+/// that moves the write-ahead log into the database and empties it (after erasures, so that no
+/// old page image of an erased row stays in the log).
 enum Work {
     Apply(Apply),
     Audit(Vec<String>, ChainFn),
+    Truncate,
 }
 
 pub(crate) struct Job {
@@ -75,6 +78,12 @@ impl Writer {
         self.submit(Work::Audit(records, chain)).await
     }
 
+    /// Once everything committed before it is in the database file, empties the write-ahead
+    /// log (`wal_checkpoint(TRUNCATE)`).
+    pub(crate) async fn truncate_log(&self) -> Result<(), StoreError> {
+        self.submit(Work::Truncate).await
+    }
+
     async fn submit<T: Send + 'static>(&self, work: Work) -> Result<T, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -110,6 +119,7 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>, append: AppendAudit) {
     let mut results = Vec::with_capacity(group.len());
     let mut replies = Vec::with_capacity(group.len());
     let mut audits: Vec<(usize, Vec<String>, ChainFn)> = Vec::new();
+    let mut truncates: Vec<usize> = Vec::new();
     let mut fatal: Option<String> = None;
     for job in group {
         replies.push(job.reply);
@@ -118,6 +128,11 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>, append: AppendAudit) {
             Work::Audit(records, chain) => {
                 audits.push((results.len(), records, chain));
                 results.push(Err(StoreError::Unavailable("audit append not run".into())));
+                continue;
+            }
+            Work::Truncate => {
+                truncates.push(results.len());
+                results.push(Ok(Box::new(()) as Box<dyn std::any::Any + Send>));
                 continue;
             }
         };
@@ -149,6 +164,13 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>, append: AppendAudit) {
     }
     match tx.commit() {
         Ok(()) => {
+            if !truncates.is_empty() {
+                if let Err(e) = truncate(conn) {
+                    for slot in truncates {
+                        results[slot] = Err(StoreError::Unavailable(e.to_string()));
+                    }
+                }
+            }
             for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(result);
             }
@@ -158,6 +180,21 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>, append: AppendAudit) {
             refuse_all(replies, &e.to_string());
         }
     }
+}
+
+/// Checkpoints the whole log into the database and truncates it, retrying while readers
+/// still hold old snapshots.
+fn truncate(conn: &Connection) -> Result<(), StoreError> {
+    for _ in 0..50 {
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy == 0 {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Err(StoreError::Unavailable(
+        "the write-ahead log could not be emptied: readers kept it busy".into(),
+    ))
 }
 
 type Reply = oneshot::Sender<Result<Box<dyn std::any::Any + Send>, StoreError>>;
