@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod hsm;
 mod operator;
 mod remote;
 mod server;
@@ -34,44 +35,63 @@ enum Command {
     /// initialized and unsealed with a local key file. Insecure by design (the key lies beside
     /// the data): for trials, development and tests.
     ///
-    /// Without --dev: the production vault that `tijori operator init` made in --data-dir. It
-    /// starts sealed; custodians unseal it with `tijori operator unseal`. This version serves
-    /// plain HTTP on loopback only (put a TLS proxy on the same host in front of it).
+    /// Without --dev: the production vault that `tijori operator init` made in --data-dir. A
+    /// vault whose root key is split among custodians starts sealed; they unseal it with
+    /// `tijori operator unseal`. A vault whose root key is in an HSM (init with --hsm-...)
+    /// unseals itself at start: give the same --hsm-... options and the PIN (TIJORI_HSM_PIN or
+    /// --hsm-pin-file); if the HSM cannot be reached or refuses the PIN, the server does not
+    /// start. This version serves plain HTTP on loopback only (put a TLS proxy on the same host
+    /// in front of it).
     ///
     /// Examples:
     ///   tijori server --dev --data-dir ./tijori-data --dev-root-token my-root-token
     ///   tijori server --data-dir /var/lib/tijori
+    ///   TIJORI_HSM_PIN=... tijori server --data-dir /var/lib/tijori --hsm-module
+    ///   /usr/lib/softhsm/libsofthsm2.so --hsm-token-label tijori --hsm-key-label tijori-root
     Server(ServerArgs),
 
     /// Inspect the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
 
-    /// Initialize a production vault, and seal or unseal it with custodians' key shares.
+    /// Initialize a production vault (key shares or an HSM), and seal or unseal it.
     #[command(subcommand)]
     Operator(OperatorCommand),
 }
 
 #[derive(Subcommand)]
 enum OperatorCommand {
-    /// Create a production vault in a new data dir, its root key split among custodians.
+    /// Create a production vault in a new data dir, its root key split among custodians or
+    /// held in an HSM.
     ///
-    /// Makes the root key, builds the key hierarchy under it, and splits the root key into
-    /// --shares key shares of which any --threshold rebuild it (Shamir's secret sharing).
-    /// Prints each share and the initial admin (root) token ONCE: nothing of the root key or
-    /// a share is stored. Hand each share to a different custodian; the vault then starts
-    /// sealed, and --threshold custodians unseal it with `tijori operator unseal`.
+    /// Key shares (the default): makes the root key, builds the key hierarchy under it, and
+    /// splits the root key into --shares key shares of which any --threshold rebuild it
+    /// (Shamir's secret sharing). Prints each share and the initial admin (root) token ONCE:
+    /// nothing of the root key or a share is stored. Hand each share to a different custodian;
+    /// the vault then starts sealed, and --threshold custodians unseal it with
+    /// `tijori operator unseal`.
     ///
-    /// Example: tijori operator init --data-dir /var/lib/tijori --shares 5 --threshold 3
+    /// HSM (with --hsm-module, --hsm-token-label or --hsm-slot, --hsm-key-label, and the PIN in
+    /// TIJORI_HSM_PIN or --hsm-pin-file): the root key is an AES-256 key inside the HSM, which
+    /// never leaves it; it is generated there if no key has that label yet. Prints the initial
+    /// root token ONCE; there are no shares. `tijori server` with the same options then unseals
+    /// by itself at every start.
+    ///
+    /// Examples:
+    ///   tijori operator init --data-dir /var/lib/tijori --shares 5 --threshold 3
+    ///   TIJORI_HSM_PIN=... tijori operator init --data-dir /var/lib/tijori --hsm-module
+    ///   /usr/lib/softhsm/libsofthsm2.so --hsm-token-label tijori --hsm-key-label tijori-root
     Init {
         #[command(flatten)]
         data: DataDir,
-        /// How many key shares to make (one per custodian), 2 to 255.
-        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(2..))]
-        shares: u8,
-        /// How many shares unseal the vault, 2 to --shares.
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..))]
-        threshold: u8,
+        /// How many key shares to make (one per custodian), 2 to 255 [default: 5]. Not with an HSM.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(2..))]
+        shares: Option<u8>,
+        /// How many shares unseal the vault, 2 to --shares [default: 3]. Not with an HSM.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(2..))]
+        threshold: Option<u8>,
+        #[command(flatten)]
+        hsm: hsm::HsmArgs,
     },
 
     /// Give one custodian's key share to a sealed production server.
@@ -374,6 +394,9 @@ pub(crate) struct ServerArgs {
 
     #[command(flatten)]
     retention: RetentionArgs,
+
+    #[command(flatten)]
+    hsm: hsm::HsmArgs,
 }
 
 fn main() -> ExitCode {
@@ -408,7 +431,21 @@ fn main() -> ExitCode {
                 data,
                 shares,
                 threshold,
-            } => operator::init(&data.path, shares, threshold),
+                hsm,
+            } if hsm.given() => match (shares, threshold) {
+                (None, None) => operator::init_hsm(&data.path, &hsm),
+                _ => Err(anyhow::anyhow!(
+                    "--shares and --threshold split a root key among custodians; with an HSM the \
+                     root key stays in the HSM and there are no shares: drop them, or drop the \
+                     --hsm-... options"
+                )),
+            },
+            OperatorCommand::Init {
+                data,
+                shares,
+                threshold,
+                hsm: _,
+            } => operator::init(&data.path, shares.unwrap_or(5), threshold.unwrap_or(3)),
             OperatorCommand::Unseal { addr } => operator::unseal(&addr),
             OperatorCommand::Seal { remote } => operator::seal(&remote),
         },

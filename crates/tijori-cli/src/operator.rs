@@ -1,5 +1,5 @@
-//! `tijori operator ...`: initializing a production vault with custodians' key shares, and
-//! sealing or unsealing a running one.
+//! `tijori operator ...`: initializing a production vault with custodians' key shares or under
+//! an HSM root key, and sealing or unsealing a running one.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -7,28 +7,38 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use tijori_core::seal::SEAL_PKCS11;
 use tijori_core::{SystemClock, Vault, VaultConfig};
 use tijori_store::sqlite::SqliteStore;
 use zeroize::Zeroizing;
 
+use crate::hsm::HsmArgs;
 use crate::remote::{answer, request};
 use crate::Remote;
+
+/// Opens (creating if needed) the data dir's store and a vault over it, sealed.
+async fn open_vault(data_dir: &Path) -> Result<Vault> {
+    crate::server::create_private_dir(data_dir)?;
+    let store = Arc::new(
+        SqliteStore::open(data_dir)
+            .with_context(|| format!("opening the data dir {}", data_dir.display()))?,
+    );
+    Ok(Vault::open(store, Arc::new(SystemClock), VaultConfig::default()).await?)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .context("starting the runtime")
+}
 
 /// `tijori operator init`: a new production vault; prints its shares and root token once.
 pub(crate) fn init(data_dir: &Path, shares: u8, threshold: u8) -> Result<ExitCode> {
     if threshold > shares {
         bail!("--threshold ({threshold}) cannot exceed --shares ({shares})");
     }
-    crate::server::create_private_dir(data_dir)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .context("starting the runtime")?;
-    let done = rt.block_on(async {
-        let store = Arc::new(
-            SqliteStore::open(data_dir)
-                .with_context(|| format!("opening the data dir {}", data_dir.display()))?,
-        );
-        let vault = Vault::open(store, Arc::new(SystemClock), VaultConfig::default()).await?;
+    let done = runtime()?.block_on(async {
+        let vault = open_vault(data_dir).await?;
         anyhow::Ok(vault.init_with_shares(shares, threshold).await?)
     })?;
     let mut out = std::io::stdout().lock();
@@ -52,6 +62,46 @@ pub(crate) fn init(data_dir: &Path, shares: u8, threshold: u8) -> Result<ExitCod
         done.root_token.as_str(),
         data_dir.display(),
         done.threshold
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tijori operator init --hsm-...`: a new production vault under a root key in the HSM
+/// (generated there if the label names none); prints the root token once.
+pub(crate) fn init_hsm(data_dir: &Path, hsm: &HsmArgs) -> Result<ExitCode> {
+    // Check everything that needs no HSM first, so a mistyped dir makes no key in the HSM.
+    let cfg = hsm.config()?;
+    let (root_token, created) = runtime()?.block_on(async {
+        let vault = open_vault(data_dir).await?;
+        if vault.holds_vault().await? {
+            bail!(
+                "{} holds a vault already; initialize a new, empty data dir",
+                data_dir.display()
+            );
+        }
+        let (provider, created) = hsm.open_or_create(&cfg)?;
+        let token = vault.init_with_provider(&provider, SEAL_PKCS11).await?;
+        anyhow::Ok((token, created))
+    })?;
+    let key = if created {
+        "generated now inside the HSM; it never leaves it"
+    } else {
+        "an existing key of the HSM"
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Initialized a production vault in {}.\n\n\
+         Root of trust: {} in {} ({key}).\n\
+         There are no key shares: whoever holds the HSM's user PIN can unseal this vault.\n\n\
+         Initial root token (admin; shown once, keep it safe): {}\n\n\
+         Next: tijori server --data-dir {} with the same --hsm-... options and the PIN in\n\
+         TIJORI_HSM_PIN (or --hsm-pin-file); it unseals itself from the HSM at start.",
+        data_dir.display(),
+        hsm.describe(),
+        cfg.module.display(),
+        root_token.as_str(),
+        data_dir.display(),
     )?;
     Ok(ExitCode::SUCCESS)
 }
@@ -88,6 +138,9 @@ pub(crate) fn unseal(addr: &str) -> Result<ExitCode> {
 /// `tijori operator seal`: drops every key from the server's memory.
 pub(crate) fn seal(remote: &Remote) -> Result<ExitCode> {
     answer(request(remote, "POST", "/v1/sys/seal").send_json(serde_json::json!({})))?;
-    println!("sealed: the server holds no key until custodians unseal it");
+    println!(
+        "sealed: the server holds no key until custodians unseal it (a vault whose root key is \
+         in an HSM unseals again when the server restarts)"
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -5,12 +5,15 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use tijori_core::audit::archive::Retention;
+use tijori_core::audit::{AuditEvent, Outcome};
+use tijori_core::seal::{SEAL_PKCS11, SEAL_SHAMIR};
 use tijori_core::{SystemClock, Vault, VaultConfig};
 use tijori_crypto::DevKeyFile;
 use tijori_server::{app, AppState, Metrics, ServerConfig};
 use tijori_store::sqlite::SqliteStore;
 use tijori_store::Store;
 
+use crate::hsm::HsmArgs;
 use crate::ServerArgs;
 
 /// Name of the dev root key file inside the data dir.
@@ -60,8 +63,14 @@ async fn serve(args: ServerArgs) -> Result<()> {
     if !args.dev && args.dev_root_token.is_some() {
         bail!("--dev-root-token is for dev mode only; a production vault's root token is the one tijori operator init printed");
     }
-    match (args.dev, seal_type) {
-        (true, None) => open_dev(&vault, &args).await?,
+    if args.dev && args.hsm.given() {
+        bail!("the --hsm-... options are for production vaults; a dev vault's root key is its key file");
+    }
+    let mode = match (args.dev, seal_type) {
+        (true, None) => {
+            open_dev(&vault, &args).await?;
+            "dev mode"
+        }
         (true, Some(kind)) => bail!(
             "{} is a production vault (its root key is held by {kind}); run tijori server \
              without --dev",
@@ -73,15 +82,32 @@ async fn serve(args: ServerArgs) -> Result<()> {
             args.data.path.display(),
             args.data.path.display()
         ),
-        (false, Some(kind)) => {
+        (false, Some(kind)) if kind == SEAL_PKCS11 => {
+            open_hsm(&vault, &args.hsm, &args.data.path).await?;
+            "unsealed by the HSM"
+        }
+        (false, Some(kind)) if kind == SEAL_SHAMIR => {
+            if args.hsm.given() {
+                bail!(
+                    "{} is unsealed with custodians' key shares, not by an HSM: drop the \
+                     --hsm-... options (and TIJORI_HSM_* variables), start it, and unseal it \
+                     with tijori operator unseal",
+                    args.data.path.display()
+                );
+            }
             tracing::warn!(
                 seal = %kind,
                 "vault starts SEALED: custodians unseal it with tijori operator unseal \
                  (POST /v1/sys/unseal); data requests answer 503 sealed until then"
             );
+            "sealed"
         }
-    }
-    let mode = if args.dev { "dev mode" } else { "sealed" };
+        (false, Some(kind)) => bail!(
+            "{} is sealed by '{kind}', which this version of tijori does not know: run the \
+             version that initialized it",
+            args.data.path.display()
+        ),
+    };
     let vault = Arc::new(vault);
     let audit_vault = vault.clone();
     let state = AppState {
@@ -195,6 +221,54 @@ async fn open_dev(vault: &Vault, args: &ServerArgs) -> Result<()> {
         }
         None => println!("Root token: the one printed at this data dir's first start (or pass --dev-root-token)."),
     }
+    Ok(())
+}
+
+/// A vault whose root key is in an HSM: opens the key (never creates one) and unseals, or
+/// refuses to start, naming what to fix. The provider is dropped once the key-encryption keys
+/// are unwrapped: a sealed server unseals again by restarting.
+async fn open_hsm(vault: &Vault, hsm: &HsmArgs, data_dir: &std::path::Path) -> Result<()> {
+    if !hsm.given() {
+        bail!(
+            "{} keeps its root key in an HSM: give --hsm-module, --hsm-token-label (or \
+             --hsm-slot) and --hsm-key-label as at `tijori operator init`, and the user PIN in \
+             TIJORI_HSM_PIN or --hsm-pin-file",
+            data_dir.display()
+        );
+    }
+    let unsealed = async {
+        let provider = hsm.open()?;
+        match vault.unseal(&provider).await {
+            Ok(()) => Ok(()),
+            Err(tijori_core::CoreError::RootMismatch) => Err(anyhow::anyhow!(
+                "the HSM's {} does not open this vault's keys: give the token and key label \
+                 that `tijori operator init` used for {}",
+                hsm.describe(),
+                data_dir.display()
+            )),
+            Err(e) => Err(e).context("unsealing with the HSM"),
+        }
+    }
+    .await;
+    if let Err(e) = &unsealed {
+        // Audited like a refused share. The messages name modules, tokens and labels, never a
+        // PIN (tijori-hsm's errors carry none). Best effort: the server stops either way.
+        let failed = AuditEvent::system(
+            vault.now(),
+            "system.unseal",
+            Outcome::Failure,
+            Some(format!("{e:#}")),
+        );
+        if let Err(audit) = vault.audit(vec![failed]).await {
+            tracing::error!(error = %audit, "could not audit the failed unseal");
+        }
+    }
+    unsealed?;
+    tracing::info!(root = %hsm.describe(), "vault unsealed by the HSM");
+    vault
+        .audit_system("system.unseal")
+        .await
+        .context("writing the audit trail")?;
     Ok(())
 }
 

@@ -55,21 +55,40 @@ impl Server {
     pub fn start_with(bin: &Path, data_dir: &Path, root_token: &str, extra: &[&str]) -> Server {
         let mut args = vec!["--dev", "--dev-root-token", root_token];
         args.extend_from_slice(extra);
-        Server::spawn(bin, data_dir, root_token, &args)
+        Server::spawn(bin, data_dir, root_token, &args, &[])
     }
 
     /// Starts `bin server` in production mode (sealed until unsealed) on a free loopback port
     /// with `data_dir` as `tijori operator init` left it; `root_token` is the one init printed.
     pub fn start_production(bin: &Path, data_dir: &Path, root_token: &str) -> Server {
-        Server::spawn(bin, data_dir, root_token, &[])
+        Server::spawn(bin, data_dir, root_token, &[], &[])
     }
 
-    fn spawn(bin: &Path, data_dir: &Path, root_token: &str, args: &[&str]) -> Server {
+    /// As [`Server::start_production`], with extra arguments for `tijori server` and extra
+    /// environment variables for its process only (e.g. an HSM's configuration and PIN).
+    pub fn start_production_with(
+        bin: &Path,
+        data_dir: &Path,
+        root_token: &str,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Server {
+        Server::spawn(bin, data_dir, root_token, extra, envs)
+    }
+
+    fn spawn(
+        bin: &Path,
+        data_dir: &Path,
+        root_token: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Server {
         let mut child = Command::new(bin)
             .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(args)
             .env("RUST_LOG", "info")
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
