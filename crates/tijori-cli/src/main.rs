@@ -4,6 +4,7 @@
 
 mod audit;
 mod hsm;
+mod keys;
 mod operator;
 mod remote;
 mod server;
@@ -57,6 +58,46 @@ enum Command {
     /// Initialize a production vault (key shares or an HSM), and seal or unseal it.
     #[command(subcommand)]
     Operator(OperatorCommand),
+
+    /// Rotate keys and move existing data to the new versions (admin credential).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print the key versions, records per version, cryptoperiods and the jobs' backlog.
+    ///
+    /// Example: TIJORI_TOKEN=... tijori keys status
+    Status {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Make a new version of a key; new writes use it at once, old data still decrypts.
+    ///
+    /// --key kek: a new key-encryption key under the root of trust (then run `keys rewrap`).
+    /// --key data: a new vault-wide data key (then run `keys reencrypt`).
+    ///
+    /// Example: TIJORI_TOKEN=... tijori keys rotate --key data
+    Rotate {
+        #[command(flatten)]
+        remote: Remote,
+        /// kek or data.
+        #[arg(long, value_parser = ["kek", "data"])]
+        key: String,
+    },
+    /// Re-wrap every data key under the newest key-encryption key, with progress. Safe to
+    /// interrupt: run it again and it carries on.
+    Rewrap {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Move every value still under a retired data key to the active one, and destroy each
+    /// retired key once nothing uses it, with progress. Safe to interrupt and run again.
+    Reencrypt {
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 #[derive(Subcommand)]
@@ -374,6 +415,25 @@ pub(crate) struct ServerArgs {
     #[arg(long, env = "TIJORI_BODY_LIMIT", default_value_t = 1024 * 1024, value_name = "BYTES")]
     body_limit: usize,
 
+    /// Cryptoperiod of the key-encryption key, in days: `tijori keys status` flags an active
+    /// key older than this for rotation.
+    #[arg(
+        long,
+        env = "TIJORI_KEK_CRYPTOPERIOD_DAYS",
+        default_value_t = 365,
+        value_name = "DAYS"
+    )]
+    pub(crate) kek_cryptoperiod_days: u32,
+
+    /// Cryptoperiod of the vault-wide data key, in days.
+    #[arg(
+        long,
+        env = "TIJORI_DATA_KEY_CRYPTOPERIOD_DAYS",
+        default_value_t = 365,
+        value_name = "DAYS"
+    )]
+    pub(crate) data_key_cryptoperiod_days: u32,
+
     /// How often the audit chain's head is signed (also at seal and at shutdown), in seconds.
     /// Records written since the last signature are chained but not yet signed.
     #[arg(long, env = "TIJORI_AUDIT_CHECKPOINT_SECS", default_value_t = 60, value_name = "SECS",
@@ -448,6 +508,12 @@ fn main() -> ExitCode {
             } => operator::init(&data.path, shares.unwrap_or(5), threshold.unwrap_or(3)),
             OperatorCommand::Unseal { addr } => operator::unseal(&addr),
             OperatorCommand::Seal { remote } => operator::seal(&remote),
+        },
+        Command::Keys(cmd) => match cmd {
+            KeysCommand::Status { remote } => keys::status(&remote),
+            KeysCommand::Rotate { remote, key } => keys::rotate(&remote, &key),
+            KeysCommand::Rewrap { remote } => keys::run_job(&remote, "rewrap"),
+            KeysCommand::Reencrypt { remote } => keys::run_job(&remote, "reencrypt"),
         },
     };
     match result {

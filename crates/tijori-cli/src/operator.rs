@@ -80,7 +80,9 @@ pub(crate) fn init_hsm(data_dir: &Path, hsm: &HsmArgs) -> Result<ExitCode> {
             );
         }
         let (provider, created) = hsm.open_or_create(&cfg)?;
-        let token = vault.init_with_provider(&provider, SEAL_PKCS11).await?;
+        let token = vault
+            .init_with_provider(Arc::new(provider), SEAL_PKCS11)
+            .await?;
         anyhow::Ok((token, created))
     })?;
     let key = if created {

@@ -58,7 +58,12 @@ async fn serve(args: ServerArgs) -> Result<()> {
         SqliteStore::open(&args.data.path)
             .with_context(|| format!("opening the store in {}", args.data.path.display()))?,
     );
-    let vault = Vault::open(store.clone(), Arc::new(SystemClock), VaultConfig::default()).await?;
+    let config = VaultConfig {
+        kek_cryptoperiod_days: i64::from(args.kek_cryptoperiod_days),
+        data_key_cryptoperiod_days: i64::from(args.data_key_cryptoperiod_days),
+        ..VaultConfig::default()
+    };
+    let vault = Vault::open(store.clone(), Arc::new(SystemClock), config).await?;
     let seal_type = vault.seal_type().await?;
     if !args.dev && args.dev_root_token.is_some() {
         bail!("--dev-root-token is for dev mode only; a production vault's root token is the one tijori operator init printed");
@@ -201,10 +206,9 @@ async fn open_dev(vault: &Vault, args: &ServerArgs) -> Result<()> {
          unencrypted. Never put real customer data in a dev vault."
     );
     vault
-        .unseal(&provider)
+        .unseal(Arc::new(provider))
         .await
         .context("unsealing with the dev key file")?;
-    drop(provider);
     vault
         .audit_system("system.unseal")
         .await
@@ -238,7 +242,7 @@ async fn open_hsm(vault: &Vault, hsm: &HsmArgs, data_dir: &std::path::Path) -> R
     }
     let unsealed = async {
         let provider = hsm.open()?;
-        match vault.unseal(&provider).await {
+        match vault.unseal(Arc::new(provider)).await {
             Ok(()) => Ok(()),
             Err(tijori_core::CoreError::RootMismatch) => Err(anyhow::anyhow!(
                 "the HSM's {} does not open this vault's keys: give the token and key label \

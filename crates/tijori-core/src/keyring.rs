@@ -33,6 +33,9 @@ struct Keks {
 
 /// Unwrapped key material: exists only while unsealed.
 pub(crate) struct Keys {
+    /// The root of trust, kept while unsealed so that a new key-encryption key can be wrapped
+    /// (rotation); dropped, and zeroized where it holds the key, at seal.
+    root: Arc<dyn KeyProvider>,
     keks: Keks,
     /// The vault-wide data key, for values without a subject.
     shared: (i64, Arc<SecretKey>),
@@ -58,7 +61,7 @@ pub(crate) fn subject_scope(subject: &str) -> String {
     format!("subject:{subject}")
 }
 
-fn kek_ad(version: i64) -> Vec<u8> {
+pub(crate) fn kek_ad(version: i64) -> Vec<u8> {
     format!("tijori:kek:{version}").into_bytes()
 }
 
@@ -88,11 +91,18 @@ impl Keyring {
         Ok(())
     }
 
+    /// Unwraps the hierarchy again under the root of trust it was unsealed with, after a
+    /// rotation changed the active keys.
+    pub(crate) async fn reload(&self, store: &dyn Store, now: i64) -> Result<(), CoreError> {
+        let root = self.keys()?.root.clone();
+        self.unseal(store, root, now).await
+    }
+
     /// Unwraps the hierarchy under `provider`, creating the first KEK and data keys of a new vault.
     pub(crate) async fn unseal(
         &self,
         store: &dyn Store,
-        provider: &dyn KeyProvider,
+        provider: Arc<dyn KeyProvider>,
         now: i64,
     ) -> Result<(), CoreError> {
         let mut records = store.keks().await?;
@@ -136,6 +146,7 @@ impl Keyring {
             BlindIndexKey::new(keks.active(store, PURPOSE_AUDIT_HMAC, "", now).await?.1);
         let deks = HashMap::from([(shared.0, shared.1.clone())]);
         let keys = Keys {
+            root: provider,
             keks,
             shared,
             blind,
@@ -205,6 +216,37 @@ impl Keks {
 }
 
 impl Keys {
+    /// The root of trust the vault was unsealed with.
+    pub(crate) fn root(&self) -> &dyn KeyProvider {
+        self.root.as_ref()
+    }
+
+    /// The KEK version new data keys are wrapped under.
+    pub(crate) fn current_kek(&self) -> i64 {
+        self.keks.current
+    }
+
+    /// `key` wrapped as a data key of (purpose, scope) under the current KEK.
+    pub(crate) fn wrap_data_key(
+        &self,
+        purpose: &str,
+        scope: &str,
+        key: &SecretKey,
+    ) -> Result<Vec<u8>, CoreError> {
+        let current = self.keks.current;
+        let kek = self
+            .keks
+            .by_version
+            .get(&current)
+            .ok_or(CoreError::Sealed)?;
+        Ok(wrap_key(kek, &dek_ad(purpose, scope, current), key)?)
+    }
+
+    /// A data key record's key, unwrapped.
+    pub(crate) fn unwrap_data_key(&self, rec: &DataKeyRecord) -> Result<SecretKey, CoreError> {
+        self.keks.unwrap(rec)
+    }
+
     /// The key new values are written under: the subject's own, or the vault-wide one.
     pub(crate) async fn write_key(
         &self,

@@ -13,6 +13,7 @@ mod idempotency;
 mod keyring;
 pub mod policy;
 mod principal;
+pub mod rotation;
 pub mod seal;
 mod service;
 mod tokens;

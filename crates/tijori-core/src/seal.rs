@@ -13,6 +13,8 @@
 //! [`Vault::unseal`] and the same provider whenever the HSM is reachable. Both ways share one
 //! initialization path (`init_under`): the same checks, records, audit and seal.
 
+use std::sync::Arc;
+
 use tijori_crypto::{
     combine_shares, random_bytes, split_key, KeyProvider, KeyShare, RootKey, SecretKey,
 };
@@ -74,7 +76,11 @@ impl Vault {
             (META_SHARES, count.to_string()),
         ];
         let root_token = self
-            .init_under(&RootKey::new(root, SEAL_SHAMIR), SEAL_SHAMIR, &settings)
+            .init_under(
+                Arc::new(RootKey::new(root, SEAL_SHAMIR)),
+                SEAL_SHAMIR,
+                &settings,
+            )
             .await?;
         Ok(Initialized {
             shares: shares.iter().map(KeyShare::to_text).collect(),
@@ -89,7 +95,7 @@ impl Vault {
     /// once). Leaves the vault sealed; [`Vault::unseal`] with the same provider opens it.
     pub async fn init_with_provider(
         &self,
-        provider: &dyn KeyProvider,
+        provider: Arc<dyn KeyProvider>,
         seal_type: &str,
     ) -> Result<Zeroizing<String>, CoreError> {
         if seal_type == SEAL_SHAMIR {
@@ -127,7 +133,7 @@ impl Vault {
     /// and seals, also when a step fails.
     async fn init_under(
         &self,
-        provider: &dyn KeyProvider,
+        provider: Arc<dyn KeyProvider>,
         seal_type: &str,
         settings: &[(&str, String)],
     ) -> Result<Zeroizing<String>, CoreError> {
@@ -198,7 +204,7 @@ impl Vault {
         let shares = std::mem::take(&mut *pending);
         let root = combine_shares(&shares).map_err(|_| wrong_shares())?;
         drop(shares);
-        match self.unseal(&RootKey::new(root, SEAL_SHAMIR)).await {
+        match self.unseal(Arc::new(RootKey::new(root, SEAL_SHAMIR))).await {
             Ok(()) => self.unseal_progress_locked(0, threshold),
             Err(CoreError::RootMismatch) => Err(wrong_shares()),
             Err(e) => Err(e),
@@ -268,8 +274,12 @@ mod tests {
     #[tokio::test]
     async fn init_with_provider_builds_the_hierarchy_under_it_and_seals() {
         let (vault, store, dir) = empty_vault("provider").await;
-        let hsm = RootKey::new(SecretKey::generate().unwrap(), SEAL_PKCS11);
-        let token = vault.init_with_provider(&hsm, SEAL_PKCS11).await.unwrap();
+        let hsm: Arc<dyn KeyProvider> =
+            Arc::new(RootKey::new(SecretKey::generate().unwrap(), SEAL_PKCS11));
+        let token = vault
+            .init_with_provider(hsm.clone(), SEAL_PKCS11)
+            .await
+            .unwrap();
         assert!(token.starts_with("tjr_"));
         assert!(vault.is_sealed(), "init leaves the vault sealed");
         assert_eq!(
@@ -291,7 +301,10 @@ mod tests {
 
         // Not twice, and not as a share-sealed vault.
         for again in [
-            vault.init_with_provider(&hsm, SEAL_PKCS11).await.err(),
+            vault
+                .init_with_provider(hsm.clone(), SEAL_PKCS11)
+                .await
+                .err(),
             vault.init_with_shares(3, 2).await.err(),
         ] {
             assert!(
@@ -306,12 +319,12 @@ mod tests {
         ));
 
         // The same root of trust opens it; another does not.
-        let other = RootKey::new(SecretKey::generate().unwrap(), SEAL_PKCS11);
+        let other = Arc::new(RootKey::new(SecretKey::generate().unwrap(), SEAL_PKCS11));
         assert!(matches!(
-            vault.unseal(&other).await,
+            vault.unseal(other).await,
             Err(CoreError::RootMismatch)
         ));
-        vault.unseal(&hsm).await.unwrap();
+        vault.unseal(hsm).await.unwrap();
         assert!(!vault.is_sealed());
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -319,10 +332,11 @@ mod tests {
     #[tokio::test]
     async fn init_with_provider_refuses_a_share_seal_type_and_a_used_dir() {
         let (vault, _store, dir) = empty_vault("provider-refuse").await;
-        let hsm = RootKey::new(SecretKey::generate().unwrap(), SEAL_PKCS11);
+        let hsm: Arc<dyn KeyProvider> =
+            Arc::new(RootKey::new(SecretKey::generate().unwrap(), SEAL_PKCS11));
         for bad in [SEAL_SHAMIR, "", "pk cs11"] {
             assert!(matches!(
-                vault.init_with_provider(&hsm, bad).await,
+                vault.init_with_provider(hsm.clone(), bad).await,
                 Err(CoreError::InvalidRequest(_))
             ));
         }
@@ -333,7 +347,7 @@ mod tests {
         vault.init_with_shares(3, 2).await.unwrap();
         assert!(vault.holds_vault().await.unwrap());
         assert!(matches!(
-            vault.init_with_provider(&hsm, SEAL_PKCS11).await,
+            vault.init_with_provider(hsm.clone(), SEAL_PKCS11).await,
             Err(CoreError::InvalidRequest(_))
         ));
         std::fs::remove_dir_all(&dir).unwrap();

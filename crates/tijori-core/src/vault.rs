@@ -26,6 +26,10 @@ pub struct VaultConfig {
     pub idempotency_ttl: i64,
     /// Longest `ttl_seconds` accepted for stored types.
     pub max_ttl: u64,
+    /// Cryptoperiods (PCI DSS 3.6.1.1), in days: `GET /v1/sys/keys` shows a key older than
+    /// its period as due for rotation.
+    pub kek_cryptoperiod_days: i64,
+    pub data_key_cryptoperiod_days: i64,
 }
 
 impl Default for VaultConfig {
@@ -34,6 +38,8 @@ impl Default for VaultConfig {
             max_batch: 10_000,
             idempotency_ttl: 24 * 3600,
             max_ttl: 10 * 366 * 24 * 3600,
+            kek_cryptoperiod_days: 365,
+            data_key_cryptoperiod_days: 365,
         }
     }
 }
@@ -145,8 +151,9 @@ impl Vault {
         self.clock.now()
     }
 
-    /// Unwraps the key hierarchy under `provider`.
-    pub async fn unseal(&self, provider: &dyn KeyProvider) -> Result<(), CoreError> {
+    /// Unwraps the key hierarchy under `provider`, which the vault keeps until sealed (a KEK
+    /// rotation wraps the new key under it).
+    pub async fn unseal(&self, provider: Arc<dyn KeyProvider>) -> Result<(), CoreError> {
         self.keyring
             .unseal(self.store.as_ref(), provider, self.clock.now())
             .await?;

@@ -53,7 +53,7 @@ async fn open(dir: PathBuf) -> Fixture {
         .await
         .unwrap();
     let (provider, _) = DevKeyFile::load_or_create(&dir.join("root.key")).unwrap();
-    vault.unseal(&provider).await.unwrap();
+    vault.unseal(Arc::new(provider)).await.unwrap();
     Fixture {
         vault: Arc::new(vault),
         store,
@@ -195,7 +195,7 @@ async fn seal_refuses_data_and_unseal_restores_it() {
         Err(CoreError::Sealed)
     ));
     let (provider, _) = DevKeyFile::load_or_create(&f.dir.join("root.key")).unwrap();
-    f.vault.unseal(&provider).await.unwrap();
+    f.vault.unseal(Arc::new(provider)).await.unwrap();
     assert_eq!(
         reveal(&f.vault, &resp.token).await.unwrap(),
         "3520212345671"
@@ -230,7 +230,7 @@ async fn values_survive_reopen_and_another_root_key_cannot_unseal() {
         .unwrap();
     let (other, _) = DevKeyFile::load_or_create(&dir.join("other.key")).unwrap();
     assert!(
-        vault.unseal(&other).await.is_err(),
+        vault.unseal(Arc::new(other)).await.is_err(),
         "a key from another vault must not unseal this one"
     );
     assert!(vault.is_sealed());

@@ -50,6 +50,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/openapi.json", get(routes::sys::openapi))
         .route("/metrics", get(routes::sys::metrics))
         .route("/v1/sys/seal", post(routes::sys::seal))
+        .route("/v1/sys/keys", get(routes::keys::report))
+        .route("/v1/sys/keys/rotate", post(routes::keys::rotate))
+        .route("/v1/sys/keys/rewrap", post(routes::keys::rewrap))
+        .route("/v1/sys/keys/reencrypt", post(routes::keys::reencrypt))
         .route(
             "/v1/sys/unseal",
             post(routes::sys::unseal).get(routes::sys::unseal_progress),

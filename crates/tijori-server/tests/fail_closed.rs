@@ -66,7 +66,7 @@ async fn reveals_are_refused_when_the_audit_trail_fails() {
     .await
     .unwrap();
     let (provider, _) = DevKeyFile::load_or_create(&dir.join("root.key")).unwrap();
-    vault.unseal(&provider).await.unwrap();
+    vault.unseal(Arc::new(provider)).await.unwrap();
     vault
         .install_root_token("root-token-for-tests")
         .await

@@ -23,7 +23,7 @@ async fn router(name: &str) -> axum::Router {
         .await
         .unwrap();
     let (provider, _) = DevKeyFile::load_or_create(&dir.join("root.key")).unwrap();
-    vault.unseal(&provider).await.unwrap();
+    vault.unseal(Arc::new(provider)).await.unwrap();
     vault
         .install_root_token("root-token-for-tests")
         .await

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 pub use error::StoreError;
 pub use model::{
     AuditCheckpoint, AuditRow, ChainFn, DataKeyRecord, Erased, IdempotencyRecord, InsertOutcome,
-    KekRecord, PrincipalRecord, TokenRecord,
+    KekRecord, KeyUsage, PrincipalRecord, TokenRecord,
 };
 
 /// Tokens: the encrypted values and what is shown of them.
@@ -63,6 +63,45 @@ pub trait KeyStore: Send + Sync {
         purpose: &str,
         scope: &str,
     ) -> Result<Option<DataKeyRecord>, StoreError>;
+    /// Rotation: retires the active key of `key`'s (purpose, scope) and stores `key` as the
+    /// active one, in one commit; answers it with its id.
+    async fn rotate_data_key(&self, key: DataKeyRecord) -> Result<DataKeyRecord, StoreError>;
+    /// Up to `limit` data keys still wrapped under a KEK version below `version`.
+    async fn data_keys_below_kek(
+        &self,
+        version: i64,
+        limit: usize,
+    ) -> Result<Vec<DataKeyRecord>, StoreError>;
+    /// Replaces a data key's wrapping if it is still under KEK version `from`; `false` if
+    /// another job moved it first.
+    async fn rewrap_data_key(
+        &self,
+        id: i64,
+        from: i64,
+        to: i64,
+        wrapped: Vec<u8>,
+    ) -> Result<bool, StoreError>;
+    /// Retired (no longer active) keys of `purpose`.
+    async fn retired_data_keys(&self, purpose: &str) -> Result<Vec<DataKeyRecord>, StoreError>;
+    /// Up to `limit` tokens (live or expired) encrypted under this data key.
+    async fn tokens_under_key(
+        &self,
+        data_key_id: i64,
+        limit: usize,
+    ) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Replaces a token's ciphertext and key if it is still under `from_key`; `false` if it
+    /// was moved, or deleted, meanwhile.
+    async fn reencrypt_token(
+        &self,
+        token: &str,
+        from_key: i64,
+        to_key: i64,
+        ciphertext: Vec<u8>,
+    ) -> Result<bool, StoreError>;
+    /// Deletes a retired data key that no token uses any more; `false` otherwise.
+    async fn destroy_retired_key(&self, id: i64) -> Result<bool, StoreError>;
+    /// Counts for the key report.
+    async fn key_usage(&self) -> Result<KeyUsage, StoreError>;
 }
 
 /// Service principals (API keys are stored as hashes only).

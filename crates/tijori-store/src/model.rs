@@ -125,3 +125,16 @@ pub struct Erased {
     pub tokens: u64,
     pub keys: u64,
 }
+
+/// How keys are used, for the key report.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyUsage {
+    /// (KEK version, data keys wrapped under it).
+    pub per_kek: Vec<(i64, u64)>,
+    /// The vault-wide data key's versions: (record, tokens under it, active).
+    pub shared: Vec<(DataKeyRecord, u64, bool)>,
+    /// Subjects' own data keys.
+    pub subject_keys: u64,
+    /// Tokens still encrypted under a retired data key (the re-encrypt job's work).
+    pub tokens_under_retired: u64,
+}

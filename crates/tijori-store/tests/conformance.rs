@@ -196,6 +196,95 @@ async fn keys(s: &dyn Store) {
         .await
         .unwrap()
         .is_none());
+
+    // Rotation: the new version becomes the only active one; tokens move off the retired one,
+    // which can be destroyed only once none is left.
+    s.insert_tokens(
+        vec![record("t1", id, None, None), record("t2", id, None, None)],
+        0,
+    )
+    .await
+    .unwrap();
+    let rotated = s
+        .rotate_data_key(DataKeyRecord {
+            id: 0,
+            purpose: "data".into(),
+            scope: String::new(),
+            kek_version: 1,
+            wrapped: vec![5; 60],
+            created_at: 10,
+        })
+        .await
+        .unwrap();
+    assert_ne!(rotated.id, id);
+    assert_eq!(
+        s.active_data_key("data", "").await.unwrap().unwrap(),
+        rotated
+    );
+    let retired: Vec<i64> = s
+        .retired_data_keys("data")
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(retired, vec![id]);
+    let usage = s.key_usage().await.unwrap();
+    assert_eq!(usage.tokens_under_retired, 2);
+    assert_eq!(usage.subject_keys, 1);
+    assert_eq!(
+        usage
+            .shared
+            .iter()
+            .map(|(k, n, a)| (k.id, *n, *a))
+            .collect::<Vec<_>>(),
+        vec![(id, 2, false), (rotated.id, 0, true)]
+    );
+    assert!(!s.destroy_retired_key(id).await.unwrap(), "still in use");
+    assert_eq!(s.tokens_under_key(id, 1).await.unwrap().len(), 1);
+    assert!(s
+        .reencrypt_token("t1", id, rotated.id, vec![8; 40])
+        .await
+        .unwrap());
+    assert!(
+        !s.reencrypt_token("t1", id, rotated.id, vec![8; 40])
+            .await
+            .unwrap(),
+        "moved once"
+    );
+    assert!(s
+        .reencrypt_token("t2", id, rotated.id, vec![8; 40])
+        .await
+        .unwrap());
+    assert_eq!(
+        s.token("t1", 0).await.unwrap().unwrap().data_key_id,
+        rotated.id
+    );
+    assert!(s.destroy_retired_key(id).await.unwrap());
+    assert!(
+        !s.destroy_retired_key(rotated.id).await.unwrap(),
+        "never the active key"
+    );
+    assert!(s.data_key(id).await.unwrap().is_none());
+
+    // Rewrap: keys below a KEK version, each moved once.
+    assert!(s
+        .insert_kek(KekRecord {
+            version: 2,
+            provider: "x".into(),
+            wrapped: vec![],
+            created_at: 11
+        })
+        .await
+        .unwrap());
+    let below = s.data_keys_below_kek(2, 10).await.unwrap();
+    assert_eq!(below.len(), 2);
+    for k in &below {
+        assert!(s.rewrap_data_key(k.id, 1, 2, vec![6; 60]).await.unwrap());
+        assert!(!s.rewrap_data_key(k.id, 1, 2, vec![6; 60]).await.unwrap());
+    }
+    assert!(s.data_keys_below_kek(2, 10).await.unwrap().is_empty());
+    assert_eq!(s.key_usage().await.unwrap().per_kek, vec![(2, 2)]);
 }
 
 async fn principals_and_idempotency(s: &dyn Store) {

@@ -1,5 +1,5 @@
 //! The key lifecycle's part of the OpenAPI document: unsealing with custodians' key shares,
-//! and erasure of a data subject by destroying its key.
+//! rotation and its jobs, and erasure of a data subject by destroying its key.
 
 use serde_json::{json, Map, Value};
 
@@ -13,7 +13,51 @@ pub(super) fn paths() -> Vec<(&'static str, Value)> {
             json!({"post": unseal(), "get": progress()}),
         ),
         ("/v1/subjects/{subject}", json!({"delete": erase()})),
+        ("/v1/sys/keys", json!({"get": report()})),
+        ("/v1/sys/keys/rotate", json!({"post": rotate()})),
+        (
+            "/v1/sys/keys/rewrap",
+            json!({"post": job("rewrapKeys", "rewrap")}),
+        ),
+        (
+            "/v1/sys/keys/reencrypt",
+            json!({"post": job("reencryptKeys", "re-encrypt")}),
+        ),
     ]
+}
+
+fn report() -> Value {
+    json!({
+        "operationId": "getKeys", "tags": ["keys"], "summary": "Key versions and cryptoperiods",
+        "description": "Role: `admin`. The key-encryption key's and the vault-wide data key's \
+            versions with their creation dates, records per version (data keys under a KEK \
+            version, values under a data key), whether each is past its cryptoperiod, and the \
+            backlog of the rewrap and re-encrypt jobs.",
+        "responses": {"200": ok("The key report.", "KeyReport")},
+    })
+}
+
+fn rotate() -> Value {
+    json!({
+        "operationId": "rotateKey", "tags": ["keys"], "summary": "Make a new key version",
+        "description": "Role: `admin`. `kek` makes a new key-encryption key under the root of \
+            trust; `data` a new vault-wide data key. New writes use it at once; old versions \
+            stay readable until the rewrap and re-encrypt jobs have moved everything.",
+        "requestBody": body("RotateRequest"),
+        "responses": {"200": ok("The new version.", "Rotated"), "422": fail("Unprocessable")},
+    })
+}
+
+fn job(id: &str, name: &str) -> Value {
+    json!({
+        "operationId": id, "tags": ["keys"], "summary": format!("One step of the {name} job"),
+        "description": format!("Role: `admin`. Moves up to `limit` (default and most 1000) \
+            records and answers how many moved and how many remain; call again until \
+            `remaining` is 0. Each step commits on its own, so the job resumes after a crash. \
+            The body may be empty."),
+        "requestBody": {"required": false, "content": {"application/json": {"schema": super::schema_ref("KeyJobRequest")}}},
+        "responses": {"200": ok("What the step did.", "KeyJobStep"), "422": fail("Unprocessable")},
+    })
 }
 
 fn erase() -> Value {
@@ -69,7 +113,35 @@ fn progress() -> Value {
 /// The key lifecycle's schemas, to add to the document's.
 pub(super) fn schemas() -> Map<String, Value> {
     let integer = json!({"type": "integer", "minimum": 0, "maximum": 255});
+    let count = json!({"type": "integer", "minimum": 0});
+    let version = object(
+        &[
+            "version",
+            "created_at",
+            "records",
+            "active",
+            "cryptoperiod_passed",
+        ],
+        json!({
+            "version": {"type": "integer"}, "created_at": {"type": "string", "format": "date-time"},
+            "records": count, "active": {"type": "boolean"}, "cryptoperiod_passed": {"type": "boolean"},
+        }),
+    );
+    let family = object(
+        &["cryptoperiod_days", "versions"],
+        json!({"cryptoperiod_days": {"type": "integer"}, "versions": {"type": "array", "items": version}}),
+    );
     let schemas = json!({
+        "KeyReport": object(&["kek", "data", "subject_keys", "rewrap_pending", "reencrypt_pending"], json!({
+            "kek": family.clone(), "data": family,
+            "subject_keys": count, "rewrap_pending": count, "reencrypt_pending": count,
+        })),
+        "RotateRequest": request(&["key"], json!({"key": {"type": "string", "enum": ["kek", "data"]}})),
+        "Rotated": object(&["key", "version"], json!({"key": {"type": "string"}, "version": {"type": "integer"}})),
+        "KeyJobRequest": request(&[], json!({"limit": {"type": "integer", "minimum": 1, "maximum": 1000}})),
+        "KeyJobStep": object(&["moved", "remaining", "destroyed"], json!({
+            "moved": count, "remaining": count, "destroyed": count,
+        })),
         "Erasure": object(&["subject", "tokens_erased", "keys_destroyed"], json!({
             "subject": {"type": "string"},
             "tokens_erased": {"type": "integer", "minimum": 0},

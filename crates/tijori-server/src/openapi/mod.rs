@@ -505,7 +505,7 @@ mod tests {
     use super::*;
 
     /// Every operation the server answers.
-    const OPERATIONS: [(&str, &str); 20] = [
+    const OPERATIONS: [(&str, &str); 24] = [
         ("/v1/health", "get"),
         ("/v1/openapi.json", "get"),
         ("/v1/tokens", "post"),
@@ -526,6 +526,10 @@ mod tests {
         ("/v1/sys/unseal", "post"),
         ("/v1/sys/unseal", "get"),
         ("/v1/subjects/{subject}", "delete"),
+        ("/v1/sys/keys", "get"),
+        ("/v1/sys/keys/rotate", "post"),
+        ("/v1/sys/keys/rewrap", "post"),
+        ("/v1/sys/keys/reencrypt", "post"),
     ];
 
     #[test]
@@ -610,7 +614,7 @@ mod tests {
         let schemas = doc["components"]["schemas"].as_object().expect("schemas");
         let requests = schemas.iter().filter(|(name, _)| name.ends_with("Request"));
         let closed = requests.map(|(_, s)| s["additionalProperties"] == false);
-        assert_eq!(closed.collect::<Vec<_>>(), [true; 7]);
+        assert_eq!(closed.collect::<Vec<_>>(), [true; 9]);
         let tokenize = &schemas["TokenizeRequest"];
         assert_eq!(tokenize["required"], json!(["type", "value"]));
         let types = &tokenize["properties"]["type"]["enum"];

@@ -2,6 +2,7 @@
 //! the group-commit [`writer`]; reads use a small pool of read-only connections and run inline,
 //! since a point lookup by primary key takes microseconds and WAL readers never wait on the writer.
 
+mod keys;
 mod schema;
 mod writer;
 
@@ -13,8 +14,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, Transactio
 
 use crate::{
     AuditCheckpoint, AuditRow, AuditStore, ChainFn, DataKeyRecord, Erased, IdempotencyRecord,
-    IdempotencyStore, InsertOutcome, KekRecord, KeyStore, MetaStore, PrincipalRecord,
-    PrincipalStore, StoreError, TokenRecord, TokenStore,
+    IdempotencyStore, InsertOutcome, MetaStore, PrincipalRecord, PrincipalStore, StoreError,
+    TokenRecord, TokenStore,
 };
 use writer::Writer;
 
@@ -29,7 +30,7 @@ pub struct SqliteStore {
     path: std::path::PathBuf,
 }
 
-const TOKEN_COLUMNS: &str =
+pub(crate) const TOKEN_COLUMNS: &str =
     "token, type, ciphertext, data_key_id, blind_index, masked, subject, metadata, created_at, expires_at";
 
 impl SqliteStore {
@@ -76,13 +77,13 @@ impl SqliteStore {
         Ok(store)
     }
 
-    fn writer(&self) -> Result<&Writer, StoreError> {
+    pub(crate) fn writer(&self) -> Result<&Writer, StoreError> {
         self.writer
             .as_ref()
             .ok_or_else(|| StoreError::Unavailable("the store was opened read-only".into()))
     }
 
-    fn read<T>(
+    pub(crate) fn read<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
     ) -> Result<T, StoreError> {
@@ -130,7 +131,7 @@ fn poisoned() -> StoreError {
     StoreError::Unavailable("reader pool lock poisoned".into())
 }
 
-fn token_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
+pub(crate) fn token_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
     Ok(TokenRecord {
         token: r.get(0)?,
         data_type: r.get(1)?,
@@ -145,7 +146,7 @@ fn token_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
     })
 }
 
-fn data_key_from_row(r: &Row<'_>) -> rusqlite::Result<DataKeyRecord> {
+pub(crate) fn data_key_from_row(r: &Row<'_>) -> rusqlite::Result<DataKeyRecord> {
     Ok(DataKeyRecord {
         id: r.get(0)?,
         purpose: r.get(1)?,
@@ -156,10 +157,10 @@ fn data_key_from_row(r: &Row<'_>) -> rusqlite::Result<DataKeyRecord> {
     })
 }
 
-const DATA_KEY_COLUMNS: &str = "id, purpose, scope, kek_version, wrapped, created_at";
+pub(crate) const DATA_KEY_COLUMNS: &str = "id, purpose, scope, kek_version, wrapped, created_at";
 
 /// The active key of (purpose, scope), on any connection (the writer's transaction derefs to one).
-fn active_key(
+pub(crate) fn active_key(
     c: &Connection,
     purpose: &str,
     scope: &str,
@@ -335,72 +336,6 @@ impl TokenStore for SqliteStore {
                 Ok(n as u64)
             })
             .await
-    }
-}
-
-#[async_trait]
-impl KeyStore for SqliteStore {
-    async fn keks(&self) -> Result<Vec<KekRecord>, StoreError> {
-        self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT version, provider, wrapped, created_at FROM keks ORDER BY version",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(KekRecord {
-                    version: r.get(0)?,
-                    provider: r.get(1)?,
-                    wrapped: r.get(2)?,
-                    created_at: r.get(3)?,
-                })
-            })?;
-            rows.collect()
-        })
-    }
-
-    async fn insert_kek(&self, kek: KekRecord) -> Result<bool, StoreError> {
-        self.writer()?
-            .write(move |tx| {
-                let n = tx.execute(
-                    "INSERT INTO keks (version, provider, wrapped, created_at) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT(version) DO NOTHING",
-                    params![kek.version, kek.provider, kek.wrapped, kek.created_at],
-                )?;
-                Ok(n > 0)
-            })
-            .await
-    }
-
-    async fn insert_data_key(&self, key: DataKeyRecord) -> Result<DataKeyRecord, StoreError> {
-        self.writer()?
-            .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO data_keys (purpose, scope, kek_version, wrapped, created_at, active)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 1) ON CONFLICT DO NOTHING",
-                    params![key.purpose, key.scope, key.kek_version, key.wrapped, key.created_at],
-                )?;
-                active_key(tx, &key.purpose, &key.scope)?.ok_or_else(|| {
-                    StoreError::Unavailable("the data key just stored is not active".into())
-                })
-            })
-            .await
-    }
-
-    async fn data_key(&self, id: i64) -> Result<Option<DataKeyRecord>, StoreError> {
-        self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE id = ?1"
-            ))?
-            .query_row(params![id], data_key_from_row)
-            .optional()
-        })
-    }
-
-    async fn active_data_key(
-        &self,
-        purpose: &str,
-        scope: &str,
-    ) -> Result<Option<DataKeyRecord>, StoreError> {
-        self.read(|c| active_key(c, purpose, scope))
     }
 }
 

@@ -77,6 +77,10 @@ const MIGRATIONS: &[&str] = &[
         signature BLOB    NOT NULL
     );
     ",
+    // 4: key rotation moves tokens off retired data keys, found by key.
+    "
+    CREATE INDEX tokens_data_key ON tokens(data_key_id);
+    ",
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
