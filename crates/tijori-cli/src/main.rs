@@ -131,6 +131,11 @@ enum OperatorCommand {
         /// How many shares unseal the vault, 2 to --shares [default: 3]. Not with an HSM.
         #[arg(long, value_parser = clap::value_parser!(u8).range(2..))]
         threshold: Option<u8>,
+        /// Encrypt each share to a custodian's age public key (age1...), so that whoever runs
+        /// init never sees the shares: repeat once per share, in order. The custodian decrypts
+        /// theirs with `age -d -i their-key.txt` and gives the result to `operator unseal`.
+        #[arg(long = "share-recipient", value_name = "AGE_RECIPIENT")]
+        share_recipients: Vec<String>,
         #[command(flatten)]
         hsm: hsm::HsmArgs,
     },
@@ -491,21 +496,28 @@ fn main() -> ExitCode {
                 data,
                 shares,
                 threshold,
+                share_recipients,
                 hsm,
-            } if hsm.given() => match (shares, threshold) {
-                (None, None) => operator::init_hsm(&data.path, &hsm),
+            } if hsm.given() => match (shares, threshold, share_recipients.is_empty()) {
+                (None, None, true) => operator::init_hsm(&data.path, &hsm),
                 _ => Err(anyhow::anyhow!(
                     "--shares and --threshold split a root key among custodians; with an HSM the \
-                     root key stays in the HSM and there are no shares: drop them, or drop the \
-                     --hsm-... options"
+                     root key stays in the HSM and there are no shares: drop them (and any \
+                     --share-recipient), or drop the --hsm-... options"
                 )),
             },
             OperatorCommand::Init {
                 data,
                 shares,
                 threshold,
+                share_recipients,
                 hsm: _,
-            } => operator::init(&data.path, shares.unwrap_or(5), threshold.unwrap_or(3)),
+            } => operator::init(
+                &data.path,
+                shares.unwrap_or(5),
+                threshold.unwrap_or(3),
+                &share_recipients,
+            ),
             OperatorCommand::Unseal { addr } => operator::unseal(&addr),
             OperatorCommand::Seal { remote } => operator::seal(&remote),
         },

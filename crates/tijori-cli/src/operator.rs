@@ -32,11 +32,18 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the runtime")
 }
 
-/// `tijori operator init`: a new production vault; prints its shares and root token once.
-pub(crate) fn init(data_dir: &Path, shares: u8, threshold: u8) -> Result<ExitCode> {
+/// `tijori operator init`: a new production vault; prints its shares (or each encrypted to its
+/// custodian's age recipient) and the root token once.
+pub(crate) fn init(
+    data_dir: &Path,
+    shares: u8,
+    threshold: u8,
+    recipients: &[String],
+) -> Result<ExitCode> {
     if threshold > shares {
         bail!("--threshold ({threshold}) cannot exceed --shares ({shares})");
     }
+    let recipients = parse_recipients(recipients, shares)?;
     let done = runtime()?.block_on(async {
         let vault = open_vault(data_dir).await?;
         anyhow::Ok(vault.init_with_shares(shares, threshold).await?)
@@ -52,7 +59,14 @@ pub(crate) fn init(data_dir: &Path, shares: u8, threshold: u8) -> Result<ExitCod
         done.shares.len()
     )?;
     for (i, share) in done.shares.iter().enumerate() {
-        writeln!(out, "Key share {}: {}", i + 1, share.as_str())?;
+        match recipients.get(i) {
+            Some(r) => {
+                let sealed = age::encrypt_and_armor(r, share.as_bytes())
+                    .context("encrypting a share to its custodian")?;
+                writeln!(out, "Key share {} (age-encrypted to {r}):\n{sealed}", i + 1)?;
+            }
+            None => writeln!(out, "Key share {}: {}", i + 1, share.as_str())?,
+        }
     }
     writeln!(
         out,
@@ -64,6 +78,24 @@ pub(crate) fn init(data_dir: &Path, shares: u8, threshold: u8) -> Result<ExitCod
         done.threshold
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Custodians' age recipients: none, or exactly one per share.
+fn parse_recipients(given: &[String], shares: u8) -> Result<Vec<age::x25519::Recipient>> {
+    if !given.is_empty() && given.len() != usize::from(shares) {
+        bail!(
+            "{} --share-recipient given for {shares} shares: give one per share, in order",
+            given.len()
+        );
+    }
+    given
+        .iter()
+        .map(|r| {
+            r.parse::<age::x25519::Recipient>().map_err(|e| {
+                anyhow::anyhow!("--share-recipient {r} is not an age public key (age1...): {e}")
+            })
+        })
+        .collect()
 }
 
 /// `tijori operator init --hsm-...`: a new production vault under a root key in the HSM

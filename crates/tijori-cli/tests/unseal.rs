@@ -249,3 +249,70 @@ fn a_data_dir_without_a_vault_says_how_to_make_one() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--threshold"));
 }
+
+#[test]
+fn shares_can_go_encrypted_to_each_custodian() {
+    let custodians: Vec<age::x25519::Identity> =
+        (0..3).map(|_| age::x25519::Identity::generate()).collect();
+    let dir = temp_dir(&tmp_base(), "unseal-age");
+    let mut args: Vec<String> = ["operator", "init", "--shares", "3", "--threshold", "2"]
+        .map(String::from)
+        .to_vec();
+    for c in &custodians {
+        args.extend(["--share-recipient".into(), c.to_public().to_string()]);
+    }
+    let out = Command::new(bin())
+        .args(&args)
+        .arg("--data-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("tjs1-"), "no share in the clear: {text}");
+    let blocks: Vec<String> = text
+        .split("-----BEGIN AGE ENCRYPTED FILE-----")
+        .skip(1)
+        .map(|b| {
+            let end = b.find("-----END AGE ENCRYPTED FILE-----").unwrap();
+            format!(
+                "-----BEGIN AGE ENCRYPTED FILE-----{}-----END AGE ENCRYPTED FILE-----\n",
+                &b[..end]
+            )
+        })
+        .collect();
+    assert_eq!(blocks.len(), 3);
+    let root = text
+        .lines()
+        .find_map(|l| {
+            l.split_once("keep it safe): ")
+                .map(|(_, t)| t.trim().to_owned())
+        })
+        .unwrap();
+    // Each custodian opens only their own share.
+    assert!(age::decrypt(&custodians[1], blocks[0].as_bytes()).is_err());
+    let shares: Vec<String> = blocks
+        .iter()
+        .zip(&custodians)
+        .map(|(b, c)| String::from_utf8(age::decrypt(c, b.as_bytes()).unwrap()).unwrap())
+        .collect();
+    assert!(shares.iter().all(|s| s.starts_with("tjs1-")));
+    let s = Server::start_production(&bin(), &dir, &root);
+    assert_eq!(unseal(&s, &shares[2]).status, 200);
+    let r = unseal(&s, &shares[0]);
+    assert_eq!(r.json["sealed"], false, "{}", r.text);
+
+    let bad = Command::new(bin())
+        .args(["operator", "init", "--shares", "3", "--share-recipient"])
+        .arg(custodians[0].to_public().to_string())
+        .arg("--data-dir")
+        .arg(temp_dir(&tmp_base(), "unseal-age-bad"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("one per share"));
+}
