@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use common::trail::records;
 use common::*;
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+use tijori_testkit::softhsm::{self, MODULE};
 
 /// A SoftHSM2 token of one test: its configuration file, label, slot and PINs.
 struct SoftHsm {
@@ -30,39 +30,10 @@ struct SoftHsm {
 
 impl SoftHsm {
     fn new(name: &str) -> SoftHsm {
-        assert!(
-            Path::new(MODULE).exists(),
-            "SoftHSM2 is not installed ({MODULE} is missing): apt-get install softhsm2"
-        );
-        let dir = temp_dir(&tmp_base(), &format!("softhsm-{name}"));
-        std::fs::create_dir_all(dir.join("tokens")).unwrap();
-        let conf = dir.join("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                dir.join("tokens").display()
-            ),
-        )
-        .unwrap();
+        let conf = softhsm::configure(&temp_dir(&tmp_base(), &format!("softhsm-{name}")));
         let token = format!("tijori-{name}");
         let pin = format!("pin-{}", hex(20));
-        let out = Command::new("softhsm2-util")
-            .args(["--init-token", "--free", "--label", &token])
-            .args(["--pin", &pin, "--so-pin", &format!("so-{}", hex(20))])
-            .env("SOFTHSM2_CONF", &conf)
-            .output()
-            .expect("softhsm2-util did not run: apt-get install softhsm2");
-        let said = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "softhsm2-util --init-token {token}: {said}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let slot = said
-            .split_once("reassigned to slot ")
-            .map(|(_, s)| s.trim().to_owned())
-            .unwrap_or_default();
+        let slot = softhsm::init_token(&conf, &token, &pin, &format!("so-{}", hex(20)));
         SoftHsm {
             conf,
             token,

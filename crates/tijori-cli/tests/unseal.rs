@@ -40,14 +40,17 @@ fn init(dir: &Path, shares: &str, threshold: &str) -> (Vec<String>, String) {
         .lines()
         .filter_map(|l| l.split_once(": tjs1-").map(|(_, s)| format!("tjs1-{s}")))
         .collect();
-    let token = text
-        .lines()
+    (shares, root_token_in(&text))
+}
+
+/// The root token `tijori operator init` printed.
+fn root_token_in(text: &str) -> String {
+    text.lines()
         .find_map(|l| {
             l.split_once("keep it safe): ")
                 .map(|(_, t)| t.trim().to_owned())
         })
-        .unwrap();
-    (shares, token)
+        .unwrap()
 }
 
 fn unseal(s: &Server, share: &str) -> Reply {
@@ -286,13 +289,7 @@ fn shares_can_go_encrypted_to_each_custodian() {
         })
         .collect();
     assert_eq!(blocks.len(), 3);
-    let root = text
-        .lines()
-        .find_map(|l| {
-            l.split_once("keep it safe): ")
-                .map(|(_, t)| t.trim().to_owned())
-        })
-        .unwrap();
+    let root = root_token_in(&text);
     // Each custodian opens only their own share.
     assert!(age::decrypt(&custodians[1], blocks[0].as_bytes()).is_err());
     let shares: Vec<String> = blocks

@@ -15,7 +15,7 @@
 
 use serde::Serialize;
 use tijori_crypto::{open, seal, SecretKey};
-use tijori_store::{DataKeyRecord, KekRecord};
+use tijori_store::{DataKeyRecord, KekRecord, KeyUsage};
 
 use crate::keyring::{kek_ad, PURPOSE_DATA};
 use crate::policy::{Authorized, Manage};
@@ -159,15 +159,7 @@ impl Vault {
                 moved += 1;
             }
         }
-        let remaining = self
-            .store
-            .key_usage()
-            .await?
-            .per_kek
-            .iter()
-            .filter(|(v, _)| *v < current)
-            .map(|(_, n)| n)
-            .sum();
+        let remaining = rewrap_backlog(&self.store.key_usage().await?, current);
         Ok(JobStep {
             moved,
             remaining,
@@ -283,12 +275,7 @@ impl Vault {
                 })
                 .collect(),
         };
-        let rewrap_pending = usage
-            .per_kek
-            .iter()
-            .filter(|(v, _)| *v < current)
-            .map(|(_, n)| n)
-            .sum();
+        let rewrap_pending = rewrap_backlog(&usage, current);
         Ok(KeyReport {
             kek,
             data,
@@ -297,4 +284,14 @@ impl Vault {
             reencrypt_pending: usage.tokens_under_retired,
         })
     }
+}
+
+/// Data keys still wrapped under a KEK version older than `current`.
+fn rewrap_backlog(usage: &KeyUsage, current: i64) -> u64 {
+    usage
+        .per_kek
+        .iter()
+        .filter(|(v, _)| *v < current)
+        .map(|(_, n)| n)
+        .sum()
 }

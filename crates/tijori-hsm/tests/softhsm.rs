@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -15,9 +14,9 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use tijori_crypto::{CryptoError, KeyProvider, SecretKey};
 use tijori_hsm::{HsmError, Pkcs11Config, Pkcs11Provider, WRAPPED_LEN};
+use tijori_testkit::softhsm::{self, MODULE};
 use zeroize::Zeroizing;
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const PIN: &str = "user-pin-4711";
 const SO_PIN: &str = "so-pin-0815";
 /// One token per test, so that no test sees another's keys or login state.
@@ -36,10 +35,6 @@ const TOKENS: &[&str] = &[
 fn hsm() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        assert!(
-            Path::new(MODULE).exists(),
-            "SoftHSM2 is not installed ({MODULE} is missing): apt-get install softhsm2"
-        );
         let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         // Token directories of earlier runs whose process is gone.
         for entry in std::fs::read_dir(&tmp).unwrap().flatten() {
@@ -52,30 +47,11 @@ fn hsm() -> &'static Path {
         }
         let dir = tmp.join(format!("softhsm-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("tokens")).unwrap();
-        let conf = dir.join("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                dir.join("tokens").display()
-            ),
-        )
-        .unwrap();
+        let conf = softhsm::configure(&dir);
         // No test has loaded the module yet: they all wait for this closure.
         std::env::set_var("SOFTHSM2_CONF", &conf);
         for label in TOKENS {
-            let out = Command::new("softhsm2-util")
-                .args(["--init-token", "--free", "--label", label])
-                .args(["--pin", PIN, "--so-pin", SO_PIN])
-                .env("SOFTHSM2_CONF", &conf)
-                .output()
-                .expect("softhsm2-util did not run: apt-get install softhsm2");
-            assert!(
-                out.status.success(),
-                "softhsm2-util --init-token {label}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            softhsm::init_token(&conf, label, PIN, SO_PIN);
         }
         dir
     })
