@@ -15,17 +15,11 @@ use common::*;
 use serde_json::json;
 use tijori_crypto::{split_key, KeyShare, SecretKey};
 
-/// Runs `tijori operator init` on a new data dir: the shares and the root token it printed.
-fn init(dir: &Path, shares: &str, threshold: &str) -> (Vec<String>, String) {
+/// Runs `tijori operator init ARGS` on a new data dir; answers what it printed.
+fn init_output(dir: &Path, args: &[String]) -> String {
     let out = Command::new(bin())
-        .args([
-            "operator",
-            "init",
-            "--shares",
-            shares,
-            "--threshold",
-            threshold,
-        ])
+        .args(["operator", "init"])
+        .args(args)
         .arg("--data-dir")
         .arg(dir)
         .output()
@@ -36,6 +30,13 @@ fn init(dir: &Path, shares: &str, threshold: &str) -> (Vec<String>, String) {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    text
+}
+
+/// Runs `tijori operator init` on a new data dir: the shares and the root token it printed.
+fn init(dir: &Path, shares: &str, threshold: &str) -> (Vec<String>, String) {
+    let args = ["--shares", shares, "--threshold", threshold].map(String::from);
+    let text = init_output(dir, &args);
     let shares: Vec<String> = text
         .lines()
         .filter_map(|l| l.split_once(": tjs1-").map(|(_, s)| format!("tjs1-{s}")))
@@ -258,24 +259,13 @@ fn shares_can_go_encrypted_to_each_custodian() {
     let custodians: Vec<age::x25519::Identity> =
         (0..3).map(|_| age::x25519::Identity::generate()).collect();
     let dir = temp_dir(&tmp_base(), "unseal-age");
-    let mut args: Vec<String> = ["operator", "init", "--shares", "3", "--threshold", "2"]
+    let mut args: Vec<String> = ["--shares", "3", "--threshold", "2"]
         .map(String::from)
         .to_vec();
     for c in &custodians {
         args.extend(["--share-recipient".into(), c.to_public().to_string()]);
     }
-    let out = Command::new(bin())
-        .args(&args)
-        .arg("--data-dir")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = init_output(&dir, &args);
     assert!(!text.contains("tjs1-"), "no share in the clear: {text}");
     let blocks: Vec<String> = text
         .split("-----BEGIN AGE ENCRYPTED FILE-----")
