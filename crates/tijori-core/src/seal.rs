@@ -163,16 +163,12 @@ impl Vault {
     /// Where unsealing stands.
     pub async fn unseal_progress(&self) -> Result<UnsealProgress, CoreError> {
         let threshold = self.shamir_setup().await.map(|(_, t)| t).unwrap_or(0);
-        let progress = if self.is_sealed() {
-            self.pending.0.lock().await.len() as u8
+        let received = if self.is_sealed() {
+            self.pending.0.lock().await.len()
         } else {
             0
         };
-        Ok(UnsealProgress {
-            sealed: self.is_sealed(),
-            progress,
-            threshold,
-        })
+        Ok(self.progress(received, threshold))
     }
 
     /// Takes one custodian's share; at the threshold, rebuilds the root key and unseals.
@@ -181,7 +177,7 @@ impl Vault {
         let mut pending = self.pending.0.lock().await;
         if !self.is_sealed() {
             pending.clear();
-            return self.unseal_progress_locked(0, threshold);
+            return Ok(self.progress(0, threshold));
         }
         let share = KeyShare::parse(text).map_err(|e| match e {
             tijori_crypto::CryptoError::Malformed(m) => CoreError::InvalidRequest(m),
@@ -199,28 +195,24 @@ impl Vault {
         }
         pending.push(share);
         if pending.len() < usize::from(threshold) {
-            return self.unseal_progress_locked(pending.len(), threshold);
+            return Ok(self.progress(pending.len(), threshold));
         }
         let shares = std::mem::take(&mut *pending);
         let root = combine_shares(&shares).map_err(|_| wrong_shares())?;
         drop(shares);
         match self.unseal(Arc::new(RootKey::new(root, SEAL_SHAMIR))).await {
-            Ok(()) => self.unseal_progress_locked(0, threshold),
+            Ok(()) => Ok(self.progress(0, threshold)),
             Err(CoreError::RootMismatch) => Err(wrong_shares()),
             Err(e) => Err(e),
         }
     }
 
-    fn unseal_progress_locked(
-        &self,
-        received: usize,
-        threshold: u8,
-    ) -> Result<UnsealProgress, CoreError> {
-        Ok(UnsealProgress {
+    fn progress(&self, received: usize, threshold: u8) -> UnsealProgress {
+        UnsealProgress {
             sealed: self.is_sealed(),
             progress: received as u8,
             threshold,
-        })
+        }
     }
 
     /// The vault tag and threshold of a share-sealed vault.

@@ -100,11 +100,11 @@ fn progress() -> Value {
         "operationId": "getUnsealProgress", "tags": ["system"],
         "summary": "How far unsealing has come",
         "description": "Needs no credential. Shares received of the threshold, and whether the \
-            vault is sealed. A dev vault answers `422`: it is not unsealed with shares.",
+            vault is sealed. A vault not unsealed with shares (dev, HSM) answers a threshold \
+            of 0.",
         "security": [],
         "responses": {
             "200": ok("Where unsealing stands.", "UnsealProgress"),
-            "422": fail("Unprocessable"),
             "503": fail("Unavailable"),
         },
     })
