@@ -11,9 +11,10 @@ pub mod sqlite;
 use async_trait::async_trait;
 
 pub use error::StoreError;
+pub use model::{ApprovalRecord, RoleRecord};
 pub use model::{
     AuditCheckpoint, AuditRow, ChainFn, DataKeyRecord, Erased, IdempotencyRecord, InsertOutcome,
-    KekRecord, KeyUsage, PrincipalRecord, TokenRecord,
+    KekRecord, KeyUsage, LoginFailure, PrincipalRecord, SessionRecord, TokenRecord, UserRecord,
 };
 
 /// Tokens: the encrypted values and what is shown of them.
@@ -104,15 +105,103 @@ pub trait KeyStore: Send + Sync {
     async fn key_usage(&self) -> Result<KeyUsage, StoreError>;
 }
 
-/// Service principals (API keys are stored as hashes only).
+/// Service principals (API keys are stored as hashes only). Every change is one conditional
+/// statement, so that nodes sharing a store never interleave a read and a write of the same
+/// principal: a node's in-memory directory is only a cache, reloaded after a change.
 #[async_trait]
 pub trait PrincipalStore: Send + Sync {
     async fn principals(&self) -> Result<Vec<PrincipalRecord>, StoreError>;
     async fn insert_principal(&self, p: PrincipalRecord) -> Result<(), StoreError>;
-    /// Replaces a principal's key hash; `false` if there is no such principal.
+    /// Replaces a principal's key hash and drops any previous (grace) key, so that exactly
+    /// this key works afterwards; `false` if there is no such principal.
     async fn set_principal_key(&self, id: &str, key_hash: Vec<u8>) -> Result<bool, StoreError>;
     /// `false` if there is no such principal.
     async fn set_principal_disabled(&self, id: &str, disabled: bool) -> Result<bool, StoreError>;
+    /// Key rotation: `key_hash` becomes the current key and, with `previous_expires_at`, the
+    /// key current until now becomes the previous one, valid until then (replacing an earlier
+    /// previous key: there is at most one). With `None` the key current until now is dropped
+    /// at once, and any earlier previous key with it. `false` if there is no such principal.
+    async fn rotate_principal_key(
+        &self,
+        id: &str,
+        key_hash: Vec<u8>,
+        previous_expires_at: Option<i64>,
+    ) -> Result<bool, StoreError>;
+    /// Replaces a principal's expiry, allowed networks and client-certificate binding (the
+    /// fields of [`PrincipalRecord`] of the same names); `false` if there is no such principal.
+    async fn set_principal_restrictions(
+        &self,
+        id: &str,
+        expires_at: Option<i64>,
+        allowed_cidrs: Vec<String>,
+        client_cert_sha256: Option<Vec<u8>>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Operators (people) and their sessions. Counters and the replay guard change in single
+/// conditional statements, so that several nodes racing on one account agree.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
+    async fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// `false` if the username is taken.
+    async fn insert_user(&self, user: UserRecord) -> Result<bool, StoreError>;
+    /// Replaces every field of the user with this id; `false` if there is none.
+    async fn update_user(&self, user: UserRecord) -> Result<bool, StoreError>;
+    /// Counts a failed login. Once `max` failures are counted the account is locked until
+    /// `lock_until`; a failure while locked does not extend the lock; the first failure after
+    /// a lock has passed starts a new count.
+    async fn login_failed(
+        &self,
+        id: &str,
+        now: i64,
+        max: i64,
+        lock_until: i64,
+    ) -> Result<LoginFailure, StoreError>;
+    /// Records a successful login with the code of TOTP step `step`: only if that step is newer
+    /// than the last one accepted (`false`: a replayed code). Clears the failure count and the
+    /// lock, confirms the authenticator.
+    async fn login_succeeded(&self, id: &str, step: i64, now: i64) -> Result<bool, StoreError>;
+    async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError>;
+    async fn session(&self, hash: &[u8]) -> Result<Option<SessionRecord>, StoreError>;
+    /// Moves a session's last activity to `now`; `false` if it is gone.
+    async fn touch_session(&self, hash: &[u8], now: i64) -> Result<bool, StoreError>;
+    async fn delete_session(&self, hash: &[u8]) -> Result<bool, StoreError>;
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<u64, StoreError>;
+    /// Deletes sessions idle since before `idle_before` or created before `created_before`.
+    async fn purge_sessions(
+        &self,
+        idle_before: i64,
+        created_before: i64,
+    ) -> Result<u64, StoreError>;
+}
+
+/// Custom roles, versioned (every change is a new row, the old ones stay as history), and
+/// requests awaiting dual-control approval.
+#[async_trait]
+pub trait PolicyStore: Send + Sync {
+    /// The newest version of every role that is not deleted.
+    async fn roles(&self) -> Result<Vec<RoleRecord>, StoreError>;
+    /// Every version of `name`, oldest first.
+    async fn role_history(&self, name: &str) -> Result<Vec<RoleRecord>, StoreError>;
+    /// Stores `role` as the next version, only if the newest stored version is
+    /// `role.version - 1` (0: none yet); `false` if another change came first.
+    async fn put_role(&self, role: RoleRecord) -> Result<bool, StoreError>;
+    async fn insert_approval(&self, approval: ApprovalRecord) -> Result<(), StoreError>;
+    async fn approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError>;
+    /// Approvals requested at or after `since`, newest first.
+    async fn approvals(&self, since: i64) -> Result<Vec<ApprovalRecord>, StoreError>;
+    /// Moves an approval from status `from` to `to` (recording who and when); `false` if it
+    /// was not in `from` (decided or used meanwhile, by this node or another).
+    async fn decide_approval(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        by: Option<&str>,
+        at: i64,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Saved answers for `Idempotency-Key` retries.
@@ -172,10 +261,25 @@ pub trait AuditStore: Send + Sync {
 
 /// Everything a vault needs from its storage.
 pub trait Store:
-    TokenStore + KeyStore + PrincipalStore + IdempotencyStore + MetaStore + AuditStore
+    TokenStore
+    + KeyStore
+    + PrincipalStore
+    + UserStore
+    + PolicyStore
+    + IdempotencyStore
+    + MetaStore
+    + AuditStore
 {
 }
-impl<T: TokenStore + KeyStore + PrincipalStore + IdempotencyStore + MetaStore + AuditStore> Store
-    for T
+impl<
+        T: TokenStore
+            + KeyStore
+            + PrincipalStore
+            + UserStore
+            + PolicyStore
+            + IdempotencyStore
+            + MetaStore
+            + AuditStore,
+    > Store for T
 {
 }

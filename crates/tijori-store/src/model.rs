@@ -61,8 +61,8 @@ pub struct DataKeyRecord {
     pub created_at: i64,
 }
 
-/// A service principal.
-#[derive(Clone, PartialEq, Eq)]
+/// A service principal (or the root token's principal) and the rules its keys are held to.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct PrincipalRecord {
     pub id: String,
     pub name: String,
@@ -71,8 +71,20 @@ pub struct PrincipalRecord {
     pub key_hash: Vec<u8>,
     pub created_at: i64,
     pub disabled: bool,
+    /// From this time on the principal no longer authenticates, with any of its keys.
+    pub expires_at: Option<i64>,
+    /// SHA-256 of the key the last rotation replaced: it keeps working until
+    /// `previous_key_expires_at`, so that callers can move to the new key without an outage.
+    pub previous_key_hash: Option<Vec<u8>>,
+    pub previous_key_expires_at: Option<i64>,
+    /// Networks (CIDR text, e.g. `10.0.0.0/8`) the principal may call from; empty: any.
+    pub allowed_cidrs: Vec<String>,
+    /// SHA-256 of the DER client certificate the principal must present over mutual TLS;
+    /// `None`: no certificate is required.
+    pub client_cert_sha256: Option<Vec<u8>>,
 }
 
+/// Hashes stay out of `Debug`: a key hash is what the directory looks keys up by.
 impl std::fmt::Debug for PrincipalRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PrincipalRecord")
@@ -80,8 +92,110 @@ impl std::fmt::Debug for PrincipalRecord {
             .field("name", &self.name)
             .field("roles", &self.roles)
             .field("disabled", &self.disabled)
+            .field("expires_at", &self.expires_at)
+            .field("previous_key_expires_at", &self.previous_key_expires_at)
+            .field("allowed_cidrs", &self.allowed_cidrs)
             .finish_non_exhaustive()
     }
+}
+
+/// An operator: a person who logs in with a password and a one-time code.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: String,
+    pub username: String,
+    pub roles: Vec<String>,
+    /// Argon2id PHC string; `None` until the person enrolls (or after a reset).
+    pub password_hash: Option<String>,
+    /// PHC strings of earlier passwords, newest first, for the no-reuse rule.
+    pub password_history: Vec<String>,
+    /// SHA-256 of the one-time enrollment code; `None` once it is used.
+    pub enrollment_hash: Option<Vec<u8>>,
+    pub enrollment_expires_at: Option<i64>,
+    /// The TOTP secret, encrypted under the vault's operator key.
+    pub totp_sealed: Option<Vec<u8>>,
+    /// Whether a first code has confirmed the authenticator.
+    pub totp_confirmed: bool,
+    /// The newest TOTP step accepted: a code of this step or an older one is a replay.
+    pub last_totp_step: i64,
+    pub failed_logins: i64,
+    pub locked_until: Option<i64>,
+    /// Last login, enrollment, creation or re-enabling: what inactivity is measured from.
+    pub last_active_at: i64,
+    pub last_login_at: Option<i64>,
+    /// End of the data-protection training attestation.
+    pub training_valid_until: Option<i64>,
+    pub created_at: i64,
+    pub disabled: bool,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("roles", &self.roles)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A logged-in operator's session, found by the SHA-256 of its token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub hash: Vec<u8>,
+    pub user_id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("user_id", &self.user_id)
+            .field("created_at", &self.created_at)
+            .field("last_seen_at", &self.last_seen_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a failed login left an account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginFailure {
+    pub failed_logins: i64,
+    pub locked_until: Option<i64>,
+}
+
+/// One version of a custom role: its rules as JSON (the policy language of tijori-core).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleRecord {
+    pub name: String,
+    pub rules: String,
+    /// 1 for the first version; each change adds one.
+    pub version: i64,
+    pub changed_at: i64,
+    pub changed_by: String,
+    /// This version removes the role.
+    pub deleted: bool,
+}
+
+/// A request for a dangerous operation awaiting a second person's approval.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApprovalRecord {
+    pub id: String,
+    /// What is asked: `policy.change`, `key.rotate`, `audit.export`, `detokenize.bulk`, ...
+    pub operation: String,
+    /// Keyed fingerprint of the exact request, so the approval covers that request only.
+    pub fingerprint: Vec<u8>,
+    /// What the approver is shown (never a value): e.g. the role and its rules, or a count.
+    pub summary: String,
+    pub requested_by: String,
+    pub requested_at: i64,
+    pub expires_at: i64,
+    /// `pending`, `approved`, `denied` or `used`.
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
 }
 
 /// The first answer to a request made with an `Idempotency-Key`.

@@ -14,6 +14,8 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     IdempotencyConflict,
+    /// The name is taken, or the object is not in a state that allows the request.
+    Conflict,
     PayloadTooLarge,
     InvalidCardNumber,
     InvalidIban,
@@ -40,6 +42,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::IdempotencyConflict => "idempotency_conflict",
+            ErrorCode::Conflict => "conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::InvalidCardNumber => "invalid_card_number",
             ErrorCode::InvalidIban => "invalid_iban",

@@ -3,7 +3,10 @@
 //! since a point lookup by primary key takes microseconds and WAL readers never wait on the writer.
 
 mod keys;
+mod policy;
+mod principals;
 mod schema;
+mod users;
 mod writer;
 
 use std::path::Path;
@@ -14,8 +17,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, Transactio
 
 use crate::{
     AuditCheckpoint, AuditRow, AuditStore, ChainFn, DataKeyRecord, Erased, IdempotencyRecord,
-    IdempotencyStore, InsertOutcome, MetaStore, PrincipalRecord, PrincipalStore, StoreError,
-    TokenRecord, TokenStore,
+    IdempotencyStore, InsertOutcome, MetaStore, StoreError, TokenRecord, TokenStore,
 };
 use writer::Writer;
 
@@ -334,72 +336,6 @@ impl TokenStore for SqliteStore {
                     params![now],
                 )?;
                 Ok(n as u64)
-            })
-            .await
-    }
-}
-
-#[async_trait]
-impl PrincipalStore for SqliteStore {
-    async fn principals(&self) -> Result<Vec<PrincipalRecord>, StoreError> {
-        let rows: Vec<(String, String, String, Vec<u8>, i64, bool)> = self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT id, name, roles, key_hash, created_at, disabled FROM principals ORDER BY created_at, id",
-            )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
-            rows.collect()
-        })?;
-        rows.into_iter()
-            .map(|(id, name, roles, key_hash, created_at, disabled)| {
-                let roles = roles
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                Ok(PrincipalRecord {
-                    id,
-                    name,
-                    roles,
-                    key_hash,
-                    created_at,
-                    disabled,
-                })
-            })
-            .collect()
-    }
-
-    async fn insert_principal(&self, p: PrincipalRecord) -> Result<(), StoreError> {
-        self.writer()?
-            .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO principals (id, name, roles, key_hash, created_at, disabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![p.id, p.name, p.roles.join(","), p.key_hash, p.created_at, p.disabled],
-                )?;
-                Ok(())
-            })
-            .await
-    }
-
-    async fn set_principal_key(&self, id: &str, key_hash: Vec<u8>) -> Result<bool, StoreError> {
-        let id = id.to_owned();
-        self.writer()?
-            .write(move |tx| {
-                Ok(tx.execute(
-                    "UPDATE principals SET key_hash = ?2 WHERE id = ?1",
-                    params![id, key_hash],
-                )? > 0)
-            })
-            .await
-    }
-
-    async fn set_principal_disabled(&self, id: &str, disabled: bool) -> Result<bool, StoreError> {
-        let id = id.to_owned();
-        self.writer()?
-            .write(move |tx| {
-                Ok(tx.execute(
-                    "UPDATE principals SET disabled = ?2 WHERE id = ?1",
-                    params![id, disabled],
-                )? > 0)
             })
             .await
     }

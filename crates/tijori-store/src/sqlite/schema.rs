@@ -81,6 +81,71 @@ const MIGRATIONS: &[&str] = &[
     "
     CREATE INDEX tokens_data_key ON tokens(data_key_id);
     ",
+    // 5: operators (people) and their sessions.
+    "
+    CREATE TABLE users (
+        id                    TEXT    PRIMARY KEY,
+        username              TEXT    NOT NULL UNIQUE,
+        roles                 TEXT    NOT NULL,
+        password_hash         TEXT,
+        password_history      TEXT    NOT NULL DEFAULT '',
+        enrollment_hash       BLOB,
+        enrollment_expires_at INTEGER,
+        totp_sealed           BLOB,
+        totp_confirmed        INTEGER NOT NULL DEFAULT 0,
+        last_totp_step        INTEGER NOT NULL DEFAULT 0,
+        failed_logins         INTEGER NOT NULL DEFAULT 0,
+        locked_until          INTEGER,
+        last_active_at        INTEGER NOT NULL,
+        last_login_at         INTEGER,
+        training_valid_until  INTEGER,
+        created_at            INTEGER NOT NULL,
+        disabled              INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE sessions (
+        hash         BLOB    PRIMARY KEY,
+        user_id      TEXT    NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at   INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions(user_id);
+    ",
+    // 6: custom roles, every version kept; requests awaiting dual-control approval.
+    "
+    CREATE TABLE role_versions (
+        name       TEXT    NOT NULL,
+        version    INTEGER NOT NULL,
+        rules      TEXT    NOT NULL,
+        changed_at INTEGER NOT NULL,
+        changed_by TEXT    NOT NULL,
+        deleted    INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (name, version)
+    );
+    CREATE TABLE approvals (
+        id           TEXT    PRIMARY KEY,
+        operation    TEXT    NOT NULL,
+        fingerprint  BLOB    NOT NULL,
+        summary      TEXT    NOT NULL,
+        requested_by TEXT    NOT NULL,
+        requested_at INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        status       TEXT    NOT NULL,
+        decided_by   TEXT,
+        decided_at   INTEGER
+    );
+    CREATE INDEX approvals_requested ON approvals(requested_at);
+    ",
+    // 7: service principals' expiry, key rotation with a grace key, and bindings to source
+    // networks and to a client certificate.
+    "
+    ALTER TABLE principals ADD COLUMN expires_at INTEGER;
+    ALTER TABLE principals ADD COLUMN previous_key_hash BLOB;
+    ALTER TABLE principals ADD COLUMN previous_key_expires_at INTEGER;
+    ALTER TABLE principals ADD COLUMN allowed_cidrs TEXT NOT NULL DEFAULT '';
+    ALTER TABLE principals ADD COLUMN client_cert_sha256 BLOB;
+    CREATE UNIQUE INDEX principals_previous_key ON principals(previous_key_hash)
+        WHERE previous_key_hash IS NOT NULL;
+    ",
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
