@@ -7,7 +7,7 @@
 use tijori_store::Erased;
 
 use crate::keyring::subject_scope;
-use crate::policy::{Authorized, Delete};
+use crate::policy::{Authorized, Delete, ITEM_DENIED};
 use crate::service::check_subject;
 use crate::{CoreError, Vault};
 
@@ -16,10 +16,13 @@ impl Vault {
     /// unknown (or already erased) subject answers zeros: a request may be repeated.
     pub async fn erase_subject(
         &self,
-        _auth: &Authorized<'_, Delete>,
+        auth: &Authorized<'_, Delete>,
         subject: &str,
     ) -> Result<Erased, CoreError> {
         check_subject(subject)?;
+        if !auth.allows_all_types(subject) {
+            return Err(CoreError::Forbidden(ITEM_DENIED));
+        }
         let keys = self.keyring.keys()?;
         let erased = self
             .store

@@ -19,6 +19,38 @@ pub enum CoreError {
         "a valid credential is required: send 'Authorization: Bearer <api key or session token>'"
     )]
     Unauthenticated,
+    /// A login that failed, for whatever reason: the message never says which factor was wrong,
+    /// or whether the account exists, is locked or disabled.
+    #[error(
+        "login failed: the username, password or one-time code is wrong, or the account is \
+         locked or disabled. Repeated failures lock the account; an administrator can unlock it"
+    )]
+    LoginFailed,
+    /// An enrollment code that is wrong, used or expired (or names no account).
+    #[error(
+        "enrollment failed: the username or enrollment code is wrong, used or expired; ask an \
+         administrator for a new code"
+    )]
+    EnrollmentFailed,
+    /// No such object (role, approval); the message says which.
+    #[error("{0}")]
+    NoSuch(&'static str),
+    /// No operator account has this id.
+    #[error("no such user")]
+    UserNotFound,
+    /// An operator's session idled out, outlived its lifetime, or was ended.
+    #[error("the session has expired or ended; log in again (POST /v1/auth/login)")]
+    SessionExpired,
+    /// An operator's data-protection training attestation has lapsed: no reveal until renewed.
+    #[error(
+        "your data-protection training has lapsed, so values cannot be revealed to you; ask an \
+         administrator to record your renewed training"
+    )]
+    TrainingExpired,
+    /// The name is taken, or the object's state does not allow the request; the message says
+    /// which.
+    #[error("{0}")]
+    Conflict(&'static str),
     /// Authenticated, but the principal's roles do not allow this.
     #[error("{0}")]
     Forbidden(&'static str),
@@ -59,7 +91,13 @@ impl CoreError {
         match self {
             CoreError::Invalid(v) => v.code,
             CoreError::InvalidRequest(_) => ErrorCode::InvalidValue,
-            CoreError::Unauthenticated => ErrorCode::Unauthenticated,
+            CoreError::Unauthenticated
+            | CoreError::LoginFailed
+            | CoreError::SessionExpired
+            | CoreError::EnrollmentFailed => ErrorCode::Unauthenticated,
+            CoreError::UserNotFound | CoreError::NoSuch(_) => ErrorCode::NotFound,
+            CoreError::TrainingExpired => ErrorCode::TrainingExpired,
+            CoreError::Conflict(_) => ErrorCode::Conflict,
             CoreError::Forbidden(_) => ErrorCode::Forbidden,
             CoreError::NotFound => ErrorCode::NotFound,
             CoreError::IdempotencyConflict => ErrorCode::IdempotencyConflict,

@@ -3,7 +3,7 @@
 //! root of trust ([`KeyProvider`]) -> key-encryption keys (versioned, `keks` table) -> data keys
 //! (`data_keys` table: one vault-wide key, one per subject for erasure by crypto-shredding, the
 //! blind-index key, the idempotency-fingerprint key, the audit trail's signing seed and value-HMAC
-//! key) -> values. Each wrapped key is bound by
+//! key, the key of operators' TOTP secrets) -> values. Each wrapped key is bound by
 //! associated data to its purpose, scope and KEK version; each value to its token, type and data
 //! key id. Rotation adds a KEK version or a data key; old ones stay readable, so neither needs a
 //! data migration. Sealing drops every unwrapped key at once: they zeroize as the last reference
@@ -22,6 +22,7 @@ const PURPOSE_BLIND: &str = "blind_index";
 const PURPOSE_IDEMPOTENCY: &str = "idempotency";
 const PURPOSE_AUDIT_SIGNING: &str = "audit_signing";
 const PURPOSE_AUDIT_HMAC: &str = "audit_hmac";
+const PURPOSE_OPERATOR: &str = "operator";
 /// Subjects' own keys are cached up to this many; past it the cache starts afresh.
 const SUBJECT_CACHE: usize = 100_000;
 
@@ -45,6 +46,8 @@ pub(crate) struct Keys {
     pub(crate) audit_signer: SigningKey,
     /// Keys the HMACs of values in audit records.
     pub(crate) audit_hmac: BlindIndexKey,
+    /// Encrypts operators' TOTP secrets.
+    pub(crate) operator: SecretKey,
     /// Data keys (of purpose `data`) unwrapped so far, by id.
     deks: RwLock<HashMap<i64, Arc<SecretKey>>>,
     subjects: RwLock<HashMap<String, (i64, Arc<SecretKey>)>>,
@@ -144,6 +147,7 @@ impl Keyring {
             SigningKey::from_seed(&keks.active(store, PURPOSE_AUDIT_SIGNING, "", now).await?.1);
         let audit_hmac =
             BlindIndexKey::new(keks.active(store, PURPOSE_AUDIT_HMAC, "", now).await?.1);
+        let operator = keks.active(store, PURPOSE_OPERATOR, "", now).await?.1;
         let deks = HashMap::from([(shared.0, shared.1.clone())]);
         let keys = Keys {
             root: provider,
@@ -153,6 +157,7 @@ impl Keyring {
             idempotency,
             audit_signer,
             audit_hmac,
+            operator,
             deks: RwLock::new(deks),
             subjects: RwLock::new(HashMap::new()),
         };

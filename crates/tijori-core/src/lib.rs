@@ -4,6 +4,7 @@
 //! make, so no code path reaches the store or a key without a policy decision.
 #![forbid(unsafe_code)]
 
+pub mod approval;
 pub mod audit;
 pub mod clock;
 mod cvc;
@@ -11,6 +12,7 @@ mod erasure;
 mod error;
 mod idempotency;
 mod keyring;
+pub mod operator;
 pub mod policy;
 mod principal;
 pub mod rotation;
@@ -22,6 +24,6 @@ mod vault;
 pub use clock::{parse_rfc3339, rfc3339, Clock, FixedClock, SystemClock};
 pub use error::CoreError;
 pub use idempotency::{IdempotencyGuard, Replay};
-pub use principal::{NewPrincipal, Principal};
+pub use principal::{NewPrincipal, Principal, PrincipalKind};
 pub use service::Tokenized;
 pub use vault::{Detokenized, Vault, VaultConfig, ROOT_ID};

@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::cvc::CvcInfo;
 use crate::keyring::Keys;
-use crate::policy::{Authorized, Delete, Detokenize, Reveal, Search, Tokenize};
+use crate::policy::{Authorized, Delete, Detokenize, Reveal, Search, Tokenize, ITEM_DENIED};
 use crate::tokens::{new_token, value_ad};
 use crate::{rfc3339, CoreError, Detokenized, Vault};
 
@@ -191,7 +191,7 @@ impl Vault {
     /// errors and go out as the same errors, in place.
     pub async fn tokenize_many(
         &self,
-        _auth: &Authorized<'_, Tokenize>,
+        auth: &Authorized<'_, Tokenize>,
         items: Vec<Result<TokenizeRequest, CoreError>>,
     ) -> Result<Vec<Tokenized>, CoreError> {
         if items.len() > self.config.max_batch {
@@ -203,6 +203,10 @@ impl Vault {
         let mut pending: Vec<(usize, Prepared, (i64, Arc<SecretKey>))> = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
             let prepared = match item.and_then(|req| self.prepare(&keys, req, now)) {
+                Ok(p) if !auth.allows(p.ty.as_str(), p.subject.as_deref()) => {
+                    answers.push(Some(Err(CoreError::Forbidden(ITEM_DENIED))));
+                    continue;
+                }
                 Ok(p) => p,
                 Err(e) => {
                     answers.push(Some(Err(e)));
@@ -303,8 +307,19 @@ impl Vault {
             .collect();
         let mut out = Vec::with_capacity(tokens.len());
         for token in tokens {
-            if let Some((value, info)) = self.cvc.take(token, now)? {
-                let value = match auth.reveal() {
+            let cvc_type = DataType::CardSecurityCode.as_str();
+            if let Some(info) = self.cvc.info(token, now)? {
+                let reveal = auth.reveal_for(cvc_type, info.subject.as_deref());
+                if reveal == Reveal::None {
+                    out.push(Err(CoreError::Forbidden(ITEM_DENIED)));
+                    continue;
+                }
+                // Taken only once the caller may see it: a refused look leaves the code.
+                let Some((value, info)) = self.cvc.take(token, now)? else {
+                    out.push(Err(CoreError::NotFound));
+                    continue;
+                };
+                let value = match reveal {
                     Reveal::Full => Zeroizing::new(String::from_utf8_lossy(&value).into_owned()),
                     _ => Zeroizing::new(info.masked),
                 };
@@ -319,7 +334,8 @@ impl Vault {
                 out.push(Err(CoreError::NotFound));
                 continue;
             };
-            out.push(self.reveal_one(&keys, rec, auth.reveal()).await);
+            let reveal = auth.reveal_for(&rec.data_type, rec.subject.as_deref());
+            out.push(self.reveal_one(&keys, rec, reveal).await);
         }
         Ok(out)
     }
@@ -350,11 +366,7 @@ impl Vault {
                 )
             }
             Reveal::Masked => Zeroizing::new(rec.masked.clone()),
-            Reveal::None => {
-                return Err(CoreError::Forbidden(
-                    "your roles do not allow revealing values",
-                ))
-            }
+            Reveal::None => return Err(CoreError::Forbidden(ITEM_DENIED)),
         };
         Ok(Detokenized {
             token: rec.token.clone(),
@@ -366,18 +378,23 @@ impl Vault {
     /// A token's metadata and masked form, never its value.
     pub async fn describe(
         &self,
-        _auth: &Authorized<'_, Search>,
+        auth: &Authorized<'_, Search>,
         token: &str,
     ) -> Result<TokenResponse, CoreError> {
         self.keyring.keys()?;
         let now = self.clock.now();
+        // A token outside the caller's rules is as unknown as a missing one.
         if let Some(info) = self.cvc.info(token, now)? {
+            if !auth.allows(DataType::CardSecurityCode.as_str(), info.subject.as_deref()) {
+                return Err(CoreError::NotFound);
+            }
             return Ok(cvc_response(token, &info));
         }
         let rec = self
             .store
             .token(token, now)
             .await?
+            .filter(|r| auth.allows(&r.data_type, r.subject.as_deref()))
             .ok_or(CoreError::NotFound)?;
         Ok(response(&rec))
     }
@@ -385,7 +402,7 @@ impl Vault {
     /// The deterministic token of a value, found by its blind index.
     pub async fn search(
         &self,
-        _auth: &Authorized<'_, Search>,
+        auth: &Authorized<'_, Search>,
         req: SearchRequest,
     ) -> Result<String, CoreError> {
         let keys = self.keyring.keys()?;
@@ -399,18 +416,35 @@ impl Vault {
             .store
             .token_by_index(ty.as_str(), &index, self.clock.now())
             .await?;
-        rec.map(|r| r.token).ok_or(CoreError::NotFound)
+        rec.filter(|r| auth.allows(&r.data_type, r.subject.as_deref()))
+            .map(|r| r.token)
+            .ok_or(CoreError::NotFound)
     }
 
     /// Deletes a token; afterwards it is unknown everywhere.
     pub async fn delete(
         &self,
-        _auth: &Authorized<'_, Delete>,
+        auth: &Authorized<'_, Delete>,
         token: &str,
     ) -> Result<(), CoreError> {
         self.keyring.keys()?;
         let now = self.clock.now();
-        if self.cvc.remove(token, now)? || self.store.delete_token(token, now).await? {
+        if let Some(info) = self.cvc.info(token, now)? {
+            if !auth.allows(DataType::CardSecurityCode.as_str(), info.subject.as_deref()) {
+                return Err(CoreError::NotFound);
+            }
+            return if self.cvc.remove(token, now)? {
+                Ok(())
+            } else {
+                Err(CoreError::NotFound)
+            };
+        }
+        let allowed = self
+            .store
+            .token(token, now)
+            .await?
+            .is_some_and(|r| auth.allows(&r.data_type, r.subject.as_deref()));
+        if allowed && self.store.delete_token(token, now).await? {
             Ok(())
         } else {
             Err(CoreError::NotFound)

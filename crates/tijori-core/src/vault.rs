@@ -1,11 +1,14 @@
 //! The [`Vault`]: its lifecycle (open, unseal, seal), its principals, idempotency and
 //! housekeeping. The data operations are in `service.rs`.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use tijori_crypto::{random_hex, KeyProvider};
 use tijori_store::{IdempotencyRecord, PrincipalRecord, Store};
-use tijori_types::api::CreatePrincipalRequest;
+use tijori_types::api::{
+    CreatePrincipalRequest, PrincipalResponse, RestrictPrincipalRequest, RotatePrincipalRequest,
+};
 use tijori_types::DataType;
 use zeroize::Zeroizing;
 
@@ -14,7 +17,9 @@ use crate::cvc::CvcStore;
 use crate::idempotency::{check_key, same_fingerprint, IdempotencyGuard, Locks, Replay};
 use crate::keyring::Keyring;
 use crate::policy::{Authorized, Manage, Role};
-use crate::principal::{check_name, key_hash, parse_roles, to_principal, Directory};
+use crate::principal::{
+    admit, check_name, grace_until, key_hash, view, Directory, KeySlot, Rules, Source,
+};
 use crate::{Clock, CoreError, NewPrincipal, Principal};
 
 /// Limits and lifetimes; defaults are API.md's.
@@ -30,6 +35,10 @@ pub struct VaultConfig {
     /// its period as due for rotation.
     pub kek_cryptoperiod_days: i64,
     pub data_key_cryptoperiod_days: i64,
+    /// Operators' account rules (lockout, timeouts, training).
+    pub operators: crate::operator::OperatorPolicy,
+    /// Operations that need a second person's approval.
+    pub dual_control: crate::approval::DualControl,
 }
 
 impl Default for VaultConfig {
@@ -40,6 +49,8 @@ impl Default for VaultConfig {
             max_ttl: 10 * 366 * 24 * 3600,
             kek_cryptoperiod_days: 365,
             data_key_cryptoperiod_days: 365,
+            operators: Default::default(),
+            dual_control: Default::default(),
         }
     }
 }
@@ -72,6 +83,8 @@ pub struct Vault {
     pub(crate) config: VaultConfig,
     /// Key shares given towards unsealing.
     pub(crate) pending: crate::seal::Pending,
+    /// Custom roles.
+    pub(crate) role_book: crate::policy::RoleBook,
 }
 
 impl Vault {
@@ -104,7 +117,9 @@ impl Vault {
             audit_watchers: Default::default(),
             config,
             pending: Default::default(),
+            role_book: Default::default(),
         };
+        vault.role_book.load(vault.store.as_ref()).await?;
         vault.reload_principals().await?;
         Ok(vault)
     }
@@ -174,14 +189,60 @@ impl Vault {
         self.keyring.is_sealed()
     }
 
-    /// The principal a bearer credential names.
+    /// The principal a bearer credential names, for a caller whose source is unknown: a
+    /// principal bound to networks or to a client certificate is refused (fail closed). The
+    /// server uses [`Vault::authenticate_from`].
     pub fn authenticate(&self, credential: &str) -> Result<Principal, CoreError> {
-        self.directory.authenticate(credential)
+        self.authenticate_from(credential, None, None)
     }
 
-    async fn reload_principals(&self) -> Result<(), CoreError> {
+    /// The principal a bearer credential (an API key or the root token) names, if its rules
+    /// admit a request now from `peer_ip`, over a connection whose verified client certificate
+    /// has the SHA-256 `client_cert_sha256`. Every refusal is the same `Unauthenticated`.
+    pub fn authenticate_from(
+        &self,
+        credential: &str,
+        peer_ip: Option<IpAddr>,
+        client_cert_sha256: Option<[u8; 32]>,
+    ) -> Result<Principal, CoreError> {
+        let source = Source {
+            ip: peer_ip,
+            client_cert_sha256,
+        };
+        self.directory
+            .authenticate(credential, &source, self.clock.now())
+    }
+
+    /// Rebuilds the in-memory principal directory from the store: after every change made
+    /// here, and (with several nodes) whenever another node reports a change; nothing else is
+    /// needed to catch up.
+    pub async fn reload_principals(&self) -> Result<(), CoreError> {
         let _serial = self.reload.lock().await;
-        self.directory.load(self.store.principals().await?)
+        self.directory
+            .load(self.store.principals().await?, &self.role_book)
+    }
+
+    /// After a store change of principal `id`: the same change in the directory at once, then
+    /// a reload for whatever else changed. The patch is made under the reload lock, so that no
+    /// reload that read the store before the change can undo it. A failed reload is only
+    /// logged: the change is stored and in effect here, and the caller must hear of it (a new
+    /// key is in the answer and nowhere else). Answers the principal as it is now.
+    async fn principal_changed(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut Vec<PrincipalRecord>),
+    ) -> Result<PrincipalResponse, CoreError> {
+        {
+            let _serial = self.reload.lock().await;
+            self.directory.patch(change, &self.role_book)?;
+        }
+        if let Err(e) = self.reload_principals().await {
+            tracing::warn!(error = %e, "reloading principals failed; the change is in effect here");
+        }
+        let rec = self.directory.record(id)?.ok_or_else(|| {
+            CoreError::Unavailable(format!("principal {id} is stored but not in the directory"))
+        })?;
+        Ok(view(&rec, self.clock.now()))
     }
 
     /// Whether the root principal exists (its token was printed at first start).
@@ -211,7 +272,7 @@ impl Vault {
                     roles: vec![Role::Admin.as_str().into()],
                     key_hash: hash,
                     created_at: self.clock.now(),
-                    disabled: false,
+                    ..PrincipalRecord::default()
                 })
                 .await?;
         }
@@ -225,51 +286,66 @@ impl Vault {
         Ok(token)
     }
 
-    /// Creates a service principal; its API key is in the answer and nowhere else.
+    /// Creates a service principal, with the restrictions the request names; its API key is in
+    /// the answer and nowhere else.
     pub async fn create_principal(
         &self,
         _auth: &Authorized<'_, Manage>,
         req: CreatePrincipalRequest,
     ) -> Result<NewPrincipal, CoreError> {
         check_name(&req.name)?;
-        let roles = parse_roles(&req.roles)?;
+        let roles = self.role_book.check_names(&req.roles)?;
+        let now = self.clock.now();
+        let rules = Rules::requested(
+            req.expires_at.as_deref(),
+            &req.allowed_cidrs,
+            req.client_cert_sha256.as_deref(),
+            now,
+        )?;
         let id = format!("prn_{}", random_hex(8)?);
         let api_key = format!("tjk_{}", random_hex(32)?);
         let rec = PrincipalRecord {
-            id,
+            id: id.clone(),
             name: req.name,
-            roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            roles,
             key_hash: key_hash(&api_key).to_vec(),
-            created_at: self.clock.now(),
+            created_at: now,
             disabled: false,
+            expires_at: rules.expires_at,
+            previous_key_hash: None,
+            previous_key_expires_at: None,
+            allowed_cidrs: rules.cidr_texts(),
+            client_cert_sha256: rules.client_cert.map(|c| c.to_vec()),
         };
         self.store.insert_principal(rec.clone()).await?;
-        self.reload_principals().await?;
-        Ok(NewPrincipal {
-            principal: to_principal(rec)?,
-            api_key,
-        })
+        let principal = self
+            .principal_changed(&id, |records| records.push(rec))
+            .await?;
+        Ok(NewPrincipal { principal, api_key })
     }
 
+    /// Every principal as the store has it now (another node's changes included).
     pub async fn principals(
         &self,
         _auth: &Authorized<'_, Manage>,
-    ) -> Result<Vec<Principal>, CoreError> {
-        self.store
+    ) -> Result<Vec<PrincipalResponse>, CoreError> {
+        let now = self.clock.now();
+        Ok(self
+            .store
             .principals()
             .await?
-            .into_iter()
-            .map(to_principal)
-            .collect()
+            .iter()
+            .map(|r| view(r, now))
+            .collect())
     }
 
-    /// Disables (or enables again) a principal; its key stops working at once.
+    /// Disables (or enables again) a principal; its keys stop working at once.
     pub async fn set_principal_disabled(
         &self,
         auth: &Authorized<'_, Manage>,
         id: &str,
         disabled: bool,
-    ) -> Result<Principal, CoreError> {
+    ) -> Result<PrincipalResponse, CoreError> {
         if id == auth.principal().id && disabled {
             return Err(CoreError::InvalidRequest(
                 "a principal cannot disable itself",
@@ -278,16 +354,94 @@ impl Vault {
         if !self.store.set_principal_disabled(id, disabled).await? {
             return Err(CoreError::NotFound);
         }
-        if disabled {
-            // Effective now, even if the reload below fails.
-            self.directory.set_disabled(id, true)?;
-        }
-        self.reload_principals().await?;
-        self.principals(auth)
+        self.principal_changed(id, |records| {
+            for r in records.iter_mut().filter(|r| r.id == id) {
+                r.disabled = disabled;
+            }
+        })
+        .await
+    }
+
+    /// Gives a principal a new API key. The key current until now keeps working for the grace
+    /// period (a day unless the request says otherwise; 0 ends it at once), so that its callers
+    /// can move to the new key without an outage; a key replaced by an earlier rotation stops
+    /// at once. Answers the new key, shown this once.
+    pub async fn rotate_principal_key(
+        &self,
+        _auth: &Authorized<'_, Manage>,
+        id: &str,
+        req: RotatePrincipalRequest,
+    ) -> Result<NewPrincipal, CoreError> {
+        let now = self.clock.now();
+        let until = grace_until(req.grace_seconds, now)?;
+        let prefix = if id == ROOT_ID { "tjr" } else { "tjk" };
+        let api_key = format!("{prefix}_{}", random_hex(32)?);
+        let hash = key_hash(&api_key).to_vec();
+        if !self
+            .store
+            .rotate_principal_key(id, hash.clone(), until)
             .await?
-            .into_iter()
-            .find(|p| p.id == id)
-            .ok_or(CoreError::NotFound)
+        {
+            return Err(CoreError::NotFound);
+        }
+        let principal = self
+            .principal_changed(id, |records| {
+                for r in records.iter_mut().filter(|r| r.id == id) {
+                    r.previous_key_hash = until.map(|_| r.key_hash.clone());
+                    r.previous_key_expires_at = until;
+                    r.key_hash = hash.clone();
+                }
+            })
+            .await?;
+        Ok(NewPrincipal { principal, api_key })
+    }
+
+    /// Replaces a principal's expiry, allowed networks and client-certificate binding; they
+    /// hold from the next request on. A principal may not restrict itself so that the request
+    /// making the change (from `peer_ip`, with that client certificate) would be refused:
+    /// nobody could lift such a restriction with its key.
+    pub async fn restrict_principal(
+        &self,
+        auth: &Authorized<'_, Manage>,
+        id: &str,
+        req: RestrictPrincipalRequest,
+        peer_ip: Option<IpAddr>,
+        client_cert_sha256: Option<[u8; 32]>,
+    ) -> Result<PrincipalResponse, CoreError> {
+        let now = self.clock.now();
+        let rules = Rules::requested(
+            req.expires_at.as_deref(),
+            &req.allowed_cidrs,
+            req.client_cert_sha256.as_deref(),
+            now,
+        )?;
+        let caller = Source {
+            ip: peer_ip,
+            client_cert_sha256,
+        };
+        if id == auth.principal().id && admit(&rules, KeySlot::Current, &caller, now).is_err() {
+            return Err(CoreError::InvalidRequest(
+                "these restrictions would refuse this very request, and a principal cannot lock \
+                 itself out: include the network and client certificate you call with, or \
+                 restrict this principal with another administrator's credential",
+            ));
+        }
+        let (cidrs, cert) = (rules.cidr_texts(), rules.client_cert.map(|c| c.to_vec()));
+        let stored = self
+            .store
+            .set_principal_restrictions(id, rules.expires_at, cidrs.clone(), cert.clone())
+            .await?;
+        if !stored {
+            return Err(CoreError::NotFound);
+        }
+        self.principal_changed(id, |records| {
+            for r in records.iter_mut().filter(|r| r.id == id) {
+                r.expires_at = rules.expires_at;
+                r.allowed_cidrs = cidrs.clone();
+                r.client_cert_sha256 = cert.clone();
+            }
+        })
+        .await
     }
 
     /// Starts a request made with an `Idempotency-Key`: either the saved first answer, or a
@@ -348,7 +502,7 @@ impl Vault {
         Ok(())
     }
 
-    /// Removes what has expired: tokens, card security codes, idempotency answers.
+    /// Removes what has expired: tokens, card security codes, idempotency answers, sessions.
     pub async fn housekeeping(&self) -> Result<(), CoreError> {
         let now = self.clock.now();
         self.cvc.purge(now)?;
@@ -356,6 +510,7 @@ impl Vault {
         self.store
             .purge_idempotency(now - self.config.idempotency_ttl)
             .await?;
+        self.purge_sessions(now).await?;
         Ok(())
     }
 }

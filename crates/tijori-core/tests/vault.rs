@@ -24,9 +24,12 @@ fn who(roles: &[Role]) -> Principal {
     Principal {
         id: "t".into(),
         name: "t".into(),
+        kind: tijori_core::PrincipalKind::Service,
         roles: roles.to_vec(),
         created_at: 0,
         disabled: false,
+        training_lapsed: false,
+        custom_rules: Default::default(),
     }
 }
 
@@ -260,4 +263,266 @@ async fn batches_answer_in_order_with_per_item_errors() {
         f.vault.tokenize_many(&auth, too_many).await,
         Err(CoreError::TooManyItems)
     ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Service principals: key rotation with a grace period, expiry, and bindings to networks and
+// client certificates (issue 4, point 3).
+
+fn principal_req(body: serde_json::Value) -> tijori_types::api::CreatePrincipalRequest {
+    serde_json::from_value(body).unwrap()
+}
+
+fn rotate_req(grace: Option<u64>) -> tijori_types::api::RotatePrincipalRequest {
+    tijori_types::api::RotatePrincipalRequest {
+        grace_seconds: grace,
+    }
+}
+
+fn restrict_req(body: serde_json::Value) -> tijori_types::api::RestrictPrincipalRequest {
+    serde_json::from_value(body).unwrap()
+}
+
+/// Whether `key` authenticates, from `ip` with the client certificate `cert`.
+fn works(v: &Vault, key: &str, ip: Option<&str>, cert: Option<[u8; 32]>) -> bool {
+    match v.authenticate_from(key, ip.map(|i| i.parse().unwrap()), cert) {
+        Ok(_) => true,
+        Err(CoreError::Unauthenticated) => false,
+        Err(e) => panic!("unexpected {e:?}"),
+    }
+}
+
+#[tokio::test]
+async fn rotation_keeps_the_old_key_for_its_grace_period_only() {
+    let f = fixture("prn-rotate").await;
+    let admin = who(&[Role::Admin]);
+    let auth = authorize::<Manage>(&admin).unwrap();
+    let created = f
+        .vault
+        .create_principal(
+            &auth,
+            principal_req(serde_json::json!({"name": "svc", "roles": ["tokenizer"]})),
+        )
+        .await
+        .unwrap();
+    let (id, k1) = (created.principal.id.clone(), created.api_key);
+    assert!(works(&f.vault, &k1, None, None));
+
+    let r = f
+        .vault
+        .rotate_principal_key(&auth, &id, rotate_req(Some(60)))
+        .await
+        .unwrap();
+    let k2 = r.api_key;
+    assert!(k2.starts_with("tjk_") && k2 != k1);
+    assert_eq!(
+        r.principal.previous_key_expires_at.as_deref(),
+        Some(tijori_core::rfc3339(1_800_000_060).as_str())
+    );
+    assert!(works(&f.vault, &k1, None, None) && works(&f.vault, &k2, None, None));
+    f.clock.advance(59);
+    assert!(works(&f.vault, &k1, None, None), "one second of grace left");
+    f.clock.advance(1);
+    assert!(!works(&f.vault, &k1, None, None), "grace over");
+    assert!(works(&f.vault, &k2, None, None));
+
+    // Rotating during a grace period ends the older key at once: one previous key only.
+    let k3 = f
+        .vault
+        .rotate_principal_key(&auth, &id, rotate_req(None))
+        .await
+        .unwrap()
+        .api_key;
+    let k4 = f
+        .vault
+        .rotate_principal_key(&auth, &id, rotate_req(Some(3600)))
+        .await
+        .unwrap()
+        .api_key;
+    assert!(!works(&f.vault, &k2, None, None));
+    assert!(works(&f.vault, &k3, None, None) && works(&f.vault, &k4, None, None));
+    let r = f
+        .vault
+        .rotate_principal_key(&auth, &id, rotate_req(Some(0)))
+        .await
+        .unwrap();
+    assert!(r.principal.previous_key_expires_at.is_none());
+    assert!(!works(&f.vault, &k3, None, None) && !works(&f.vault, &k4, None, None));
+    assert!(works(&f.vault, &r.api_key, None, None));
+
+    // The store holds the same: a restart keeps exactly the new key.
+    drop(f.vault);
+    let again = open(f.dir.clone()).await;
+    assert!(works(&again.vault, &r.api_key, None, None));
+    assert!(!works(&again.vault, &k4, None, None));
+
+    let too_long = again
+        .vault
+        .rotate_principal_key(&auth, &id, rotate_req(Some(30 * 86_400 + 1)))
+        .await;
+    assert!(matches!(too_long, Err(CoreError::InvalidRequest(_))));
+    let unknown = again
+        .vault
+        .rotate_principal_key(&auth, "prn_nobody", rotate_req(None))
+        .await;
+    assert!(matches!(unknown, Err(CoreError::NotFound)));
+}
+
+#[tokio::test]
+async fn restrictions_bind_keys_to_time_networks_and_a_certificate() {
+    let f = fixture("prn-restrict").await;
+    let admin = who(&[Role::Admin]);
+    let auth = authorize::<Manage>(&admin).unwrap();
+    let cert = [0x5a; 32];
+    let created = f
+        .vault
+        .create_principal(
+            &auth,
+            principal_req(serde_json::json!({
+                "name": "bound", "roles": ["tokenizer"],
+                "expires_at": tijori_core::rfc3339(1_800_000_100),
+                "allowed_cidrs": ["10.0.0.0/8", "2001:db8::/32"],
+                "client_cert_sha256": hex::encode(cert),
+            })),
+        )
+        .await
+        .unwrap();
+    let (p, key) = (created.principal, created.api_key);
+    assert_eq!(p.allowed_cidrs, ["10.0.0.0/8", "2001:db8::/32"]);
+    assert_eq!(p.client_cert_sha256, Some(hex::encode(cert)));
+    assert!(works(&f.vault, &key, Some("10.1.2.3"), Some(cert)));
+    assert!(works(&f.vault, &key, Some("2001:db8::7"), Some(cert)));
+    assert!(
+        !works(&f.vault, &key, Some("127.0.0.1"), Some(cert)),
+        "network"
+    );
+    assert!(
+        !works(&f.vault, &key, Some("10.1.2.3"), None),
+        "no certificate"
+    );
+    assert!(
+        !works(&f.vault, &key, Some("10.1.2.3"), Some([0x5b; 32])),
+        "other certificate"
+    );
+    assert!(
+        f.vault.authenticate(&key).is_err(),
+        "a source-less check refuses a bound principal"
+    );
+    f.clock.advance(100);
+    assert!(
+        !works(&f.vault, &key, Some("10.1.2.3"), Some(cert)),
+        "expired"
+    );
+
+    // Lifted again (explicit nulls), the key works from anywhere.
+    let lifted = f
+        .vault
+        .restrict_principal(
+            &auth,
+            &p.id,
+            restrict_req(serde_json::json!({
+                "expires_at": null, "allowed_cidrs": [], "client_cert_sha256": null,
+            })),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(lifted.expires_at.is_none() && lifted.allowed_cidrs.is_empty());
+    assert!(works(&f.vault, &key, None, None));
+    let listed = f.vault.principals(&auth).await.unwrap();
+    assert!(listed
+        .iter()
+        .any(|q| q.id == p.id && q.client_cert_sha256.is_none()));
+
+    let restrictions = |expires: Option<&str>, cidr: Option<&str>, cert: Option<&str>| {
+        serde_json::json!({
+            "expires_at": expires,
+            "allowed_cidrs": cidr.into_iter().collect::<Vec<_>>(),
+            "client_cert_sha256": cert,
+        })
+    };
+    for bad in [
+        restrictions(Some("2020-01-01T00:00:00Z"), None, None),
+        restrictions(None, Some("10.0.0.0"), None),
+        restrictions(None, None, Some("abc")),
+    ] {
+        let r = f
+            .vault
+            .restrict_principal(&auth, &p.id, restrict_req(bad), None, None)
+            .await;
+        assert!(matches!(r, Err(CoreError::InvalidRequest(_))));
+    }
+    let none = restrict_req(serde_json::json!({
+        "expires_at": null, "allowed_cidrs": [], "client_cert_sha256": null,
+    }));
+    let r = f
+        .vault
+        .restrict_principal(&auth, "prn_nobody", none, None, None)
+        .await;
+    assert!(matches!(r, Err(CoreError::NotFound)));
+}
+
+#[tokio::test]
+async fn a_principal_cannot_restrict_itself_out() {
+    let f = fixture("prn-self").await;
+    f.vault.install_root_token("root-self-test").await.unwrap();
+    let root = f.vault.authenticate("root-self-test").unwrap();
+    let auth = authorize::<Manage>(&root).unwrap();
+    let fence = |cidr: &str| {
+        restrict_req(serde_json::json!({
+            "expires_at": null, "allowed_cidrs": [cidr], "client_cert_sha256": null,
+        }))
+    };
+    let here = Some("127.0.0.1".parse().unwrap());
+    let r = f
+        .vault
+        .restrict_principal(&auth, tijori_core::ROOT_ID, fence("10.0.0.0/8"), here, None)
+        .await;
+    assert!(matches!(r, Err(CoreError::InvalidRequest(_))));
+    assert!(works(&f.vault, "root-self-test", Some("127.0.0.1"), None));
+    f.vault
+        .restrict_principal(
+            &auth,
+            tijori_core::ROOT_ID,
+            fence("127.0.0.0/8"),
+            here,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(works(&f.vault, "root-self-test", Some("127.0.0.1"), None));
+    assert!(!works(&f.vault, "root-self-test", Some("192.0.2.1"), None));
+}
+
+#[tokio::test]
+async fn another_nodes_changes_arrive_with_a_reload() {
+    let f = fixture("prn-reload").await;
+    let admin = who(&[Role::Admin]);
+    let auth = authorize::<Manage>(&admin).unwrap();
+    let created = f
+        .vault
+        .create_principal(
+            &auth,
+            principal_req(serde_json::json!({"name": "svc", "roles": ["support"]})),
+        )
+        .await
+        .unwrap();
+    let (id, key) = (created.principal.id, created.api_key);
+    // Another node rotates the key (no grace) and fences the principal, in the shared store.
+    use tijori_store::PrincipalStore;
+    assert!(f
+        .store
+        .rotate_principal_key(&id, vec![0x11; 32], None)
+        .await
+        .unwrap());
+    assert!(
+        works(&f.vault, &key, None, None),
+        "this node has not heard yet"
+    );
+    f.vault.reload_principals().await.unwrap();
+    assert!(
+        !works(&f.vault, &key, None, None),
+        "a reload is all it takes"
+    );
 }

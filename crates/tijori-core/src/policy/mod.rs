@@ -1,9 +1,22 @@
 //! Who may do what. The built-in roles of API.md, and the proof of a positive decision:
 //! [`Authorized`] can only be made by [`authorize`], and every vault operation demands one, so
 //! "no error" can never be mistaken for "allowed". Deny by default: an operation not granted
-//! by some role of the principal is refused.
+//! by some rule of the principal's roles is refused.
+//!
+//! Deciding is two-step. [`authorize`] checks that some rule grants the operation at all (for
+//! some type and subject); the operation then asks [`Authorized::allows`] or
+//! [`Authorized::reveal_for`] for each item once its data type and subject are known, since a
+//! rule may be limited to some types or to subjects under a prefix.
+
+mod book;
+pub mod rules;
 
 use std::marker::PhantomData;
+use std::sync::OnceLock;
+
+pub(crate) use book::RoleBook;
+pub use book::RoleView;
+pub use rules::{builtin_rules, validate_rules, Action, RevealLevel, Rule};
 
 use crate::{CoreError, Principal};
 
@@ -43,13 +56,12 @@ impl Role {
         Role::ALL.into_iter().find(|r| r.as_str() == name)
     }
 
-    /// The reveal level this role grants on detokenize.
-    const fn reveal(self) -> Reveal {
-        match self {
-            Role::Revealer => Reveal::Full,
-            Role::Support => Reveal::Masked,
-            _ => Reveal::None,
-        }
+    /// The role's rules ([`builtin_rules`]), built once.
+    pub fn rules(self) -> &'static [Rule] {
+        static TABLE: OnceLock<Vec<Vec<Rule>>> = OnceLock::new();
+        let table = TABLE.get_or_init(|| Role::ALL.iter().map(|r| builtin_rules(*r)).collect());
+        let i = Role::ALL.iter().position(|r| *r == self).unwrap_or(0);
+        table.get(i).map(Vec::as_slice).unwrap_or(&[])
     }
 }
 
@@ -64,44 +76,55 @@ pub enum Reveal {
 /// An operation that needs a policy decision. Each is a zero-sized type so that
 /// `Authorized<Tokenize>` cannot be passed where `Authorized<Detokenize>` is required.
 pub trait Operation {
-    /// The roles that grant it.
-    fn granted_by(role: Role) -> bool;
+    /// What a rule must grant.
+    const ACTION: Action;
+    /// Whether it shows values (so an operator with lapsed training may not perform it).
+    const REVEALS: bool = false;
     /// The refusal's message.
     const DENIED: &'static str;
+
+    /// Whether a built-in role grants it (for some type and subject).
+    fn granted_by(role: Role) -> bool {
+        role.rules()
+            .iter()
+            .any(|r| r.grants(Self::ACTION, None, None))
+    }
 }
 
 macro_rules! operation {
-    ($(#[$doc:meta])* $name:ident, $denied:literal, $($role:ident)|+) => {
+    ($(#[$doc:meta])* $name:ident, $action:ident, $reveals:literal, $denied:literal) => {
         $(#[$doc])*
         #[derive(Debug)]
         pub struct $name;
         impl Operation for $name {
-            fn granted_by(role: Role) -> bool {
-                matches!(role, $(Role::$role)|+)
-            }
+            const ACTION: Action = Action::$action;
+            const REVEALS: bool = $reveals;
             const DENIED: &'static str = $denied;
         }
     };
 }
 
 operation!(/// Create tokens.
-    Tokenize, "your roles do not allow tokenization (needs tokenizer or revealer)", Tokenizer | Revealer);
+    Tokenize, Tokenize, false, "your roles do not allow tokenization (needs tokenizer or revealer)");
 operation!(/// See values behind tokens, in full or masked.
-    Detokenize, "your roles do not allow detokenization (needs revealer, or support for masked values)", Revealer | Support);
+    Detokenize, Detokenize, true,
+    "your roles do not allow detokenization (needs revealer, or support for masked values)");
 operation!(/// Find the deterministic token of a value; read a token's metadata.
-    Search, "your roles do not allow search or token metadata", Tokenizer | Revealer | Support | DataOfficer);
+    Search, Search, false, "your roles do not allow search or token metadata");
 operation!(/// Delete tokens.
-    Delete, "your roles do not allow deleting tokens (needs data_officer)", DataOfficer);
+    Delete, Delete, false, "your roles do not allow deleting tokens (needs data_officer)");
 operation!(/// Manage principals, keys, policies, the seal.
-    Manage, "only administrators may do this", Admin);
+    Manage, Manage, false, "only administrators may do this");
 operation!(/// Read audit records, reports and metrics.
-    ReadAudit, "your roles do not allow reading audit records or reports", Admin | Auditor | DataOfficer);
+    ReadAudit, Audit, false, "your roles do not allow reading audit records or reports");
+
+/// The refusal of one item that the operation's rules do not cover.
+pub const ITEM_DENIED: &str = "your roles do not allow this operation on this data type or subject";
 
 /// Proof that `principal` may perform `O`. Only [`authorize`] makes one.
 #[derive(Debug)]
 pub struct Authorized<'p, O: Operation> {
     principal: &'p Principal,
-    reveal: Reveal,
     _op: PhantomData<O>,
 }
 
@@ -110,28 +133,57 @@ impl<'p, O: Operation> Authorized<'p, O> {
         self.principal
     }
 
-    /// The most the principal may see of a value (meaningful for [`Detokenize`]).
-    pub fn reveal(&self) -> Reveal {
-        self.reveal
+    /// Every rule of the principal's roles.
+    fn rules(&self) -> impl Iterator<Item = &'p Rule> {
+        let p = self.principal;
+        p.roles
+            .iter()
+            .flat_map(|r| r.rules().iter())
+            .chain(p.custom_rules.iter())
+    }
+
+    /// Whether `O` is allowed on a value of `data_type` with `subject`.
+    pub fn allows(&self, data_type: &str, subject: Option<&str>) -> bool {
+        self.rules()
+            .any(|r| r.grants(O::ACTION, Some(data_type), subject))
+    }
+
+    /// Whether `O` is allowed on every type for `subject` (erasing a subject's key touches
+    /// values of every type).
+    pub fn allows_all_types(&self, subject: &str) -> bool {
+        self.rules().any(|r| {
+            r.types.iter().any(|t| t == "*")
+                && r.grants(O::ACTION, None, Some(subject))
+                && r.subject_prefix
+                    .as_deref()
+                    .is_none_or(|p| subject.starts_with(p))
+        })
+    }
+
+    /// The most the principal may see of a value of `data_type` with `subject` (for
+    /// [`Detokenize`]): the highest reveal among the rules that cover it.
+    pub fn reveal_for(&self, data_type: &str, subject: Option<&str>) -> Reveal {
+        self.rules()
+            .filter(|r| r.grants(Action::Detokenize, Some(data_type), subject))
+            .map(|r| r.reveal.reveal())
+            .max()
+            .unwrap_or(Reveal::None)
     }
 }
 
-/// Decides whether `principal` may perform `O`.
+/// Decides whether `principal` may perform `O` at all; items are checked by the operation.
 pub fn authorize<O: Operation>(principal: &Principal) -> Result<Authorized<'_, O>, CoreError> {
-    if principal.disabled || !principal.roles.iter().any(|r| O::granted_by(*r)) {
+    let auth = Authorized {
+        principal,
+        _op: PhantomData,
+    };
+    if principal.disabled || !auth.rules().any(|r| r.grants(O::ACTION, None, None)) {
         return Err(CoreError::Forbidden(O::DENIED));
     }
-    let reveal = principal
-        .roles
-        .iter()
-        .map(|r| r.reveal())
-        .max()
-        .unwrap_or(Reveal::None);
-    Ok(Authorized {
-        principal,
-        reveal,
-        _op: PhantomData,
-    })
+    if O::REVEALS && principal.training_lapsed {
+        return Err(CoreError::TrainingExpired);
+    }
+    Ok(auth)
 }
 
 #[cfg(test)]
@@ -142,9 +194,12 @@ mod tests {
         Principal {
             id: "p".into(),
             name: "p".into(),
+            kind: crate::PrincipalKind::Service,
             roles: roles.to_vec(),
             created_at: 0,
             disabled: false,
+            training_lapsed: false,
+            custom_rules: Default::default(),
         }
     }
 
@@ -172,24 +227,27 @@ mod tests {
             ];
             assert_eq!(got, want, "{role:?}");
         }
-        assert_eq!(
-            authorize::<Detokenize>(&with(&[Role::Support]))
+        let reveal = |roles: &[Role]| {
+            authorize::<Detokenize>(&with(roles))
                 .unwrap()
-                .reveal(),
-            Reveal::Masked
-        );
-        assert_eq!(
-            authorize::<Detokenize>(&with(&[Role::Revealer]))
-                .unwrap()
-                .reveal(),
-            Reveal::Full
-        );
-        assert_eq!(
-            authorize::<Detokenize>(&with(&[Role::Support, Role::Revealer]))
-                .unwrap()
-                .reveal(),
-            Reveal::Full
-        );
+                .reveal_for("card_number", None)
+        };
+        assert_eq!(reveal(&[Role::Support]), Reveal::Masked);
+        assert_eq!(reveal(&[Role::Revealer]), Reveal::Full);
+        assert_eq!(reveal(&[Role::Support, Role::Revealer]), Reveal::Full);
+    }
+
+    /// A lapsed training attestation stops reveals only, with its own code.
+    #[test]
+    fn lapsed_training_stops_reveal_only() {
+        let mut p = with(&[Role::Support, Role::Tokenizer]);
+        p.training_lapsed = true;
+        assert!(matches!(
+            authorize::<Detokenize>(&p),
+            Err(CoreError::TrainingExpired)
+        ));
+        assert!(authorize::<Tokenize>(&p).is_ok());
+        assert!(authorize::<Search>(&p).is_ok());
     }
 
     #[test]
