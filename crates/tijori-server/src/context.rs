@@ -32,6 +32,7 @@ use crate::{ApiError, AppState};
 #[derive(Default)]
 struct Note {
     principal_id: Option<String>,
+    principal_kind: Option<&'static str>,
     resource: Option<String>,
     data_type: Option<String>,
     reason: Option<&'static str>,
@@ -61,9 +62,12 @@ fn note(f: impl FnOnce(&mut Note)) {
     });
 }
 
-/// Records the authenticated caller.
-pub(crate) fn note_principal(id: &str) {
-    note(|n| n.principal_id = Some(id.to_owned()));
+/// Records the authenticated caller (or the operator a login opened a session for).
+pub(crate) fn note_caller(id: &str, kind: tijori_core::PrincipalKind) {
+    note(|n| {
+        n.principal_id = Some(id.to_owned());
+        n.principal_kind = Some(kind.as_str());
+    });
 }
 
 /// Records what the request concerned (tokens, a principal; empty for nothing yet) and, when
@@ -123,6 +127,8 @@ fn operation(method: &Method, route: &str) -> String {
         ("GET", "/v1/principals") => "list_principals",
         ("POST", "/v1/principals/{id}/disable") => "disable_principal",
         ("POST", "/v1/principals/{id}/enable") => "enable_principal",
+        ("POST", "/v1/principals/{id}/rotate") => "rotate_principal_key",
+        ("POST", "/v1/principals/{id}/restrict") => "restrict_principal",
         ("POST", "/v1/sys/seal") => "seal",
         ("POST", "/v1/sys/unseal") => "unseal",
         ("DELETE", "/v1/subjects/{subject}") => "erase_subject",
@@ -135,6 +141,26 @@ fn operation(method: &Method, route: &str) -> String {
         ("GET", "/v1/audit") => "read_audit",
         ("GET", "/v1/audit/public-key") => "read_audit_public_key",
         ("POST", "/v1/audit/hash") => "audit_hash",
+        ("POST", "/v1/users") => "create_user",
+        ("GET", "/v1/users") => "list_users",
+        ("POST", "/v1/users/{id}/disable") => "disable_user",
+        ("POST", "/v1/users/{id}/enable") => "enable_user",
+        ("POST", "/v1/users/{id}/unlock") => "unlock_user",
+        ("POST", "/v1/users/{id}/reset") => "reset_user",
+        ("POST", "/v1/users/{id}/training") => "record_training",
+        ("GET", "/v1/reports/training") => "read_training_report",
+        ("POST", "/v1/auth/enroll") => "enroll",
+        ("POST", "/v1/auth/login") => "login",
+        ("POST", "/v1/auth/logout") => "logout",
+        ("POST", "/v1/auth/password") => "change_password",
+        ("GET", "/v1/auth/session") => "read_session",
+        ("GET", "/v1/roles") => "list_roles",
+        ("GET", "/v1/roles/{name}") => "read_role",
+        ("PUT", "/v1/roles/{name}") => "put_role",
+        ("DELETE", "/v1/roles/{name}") => "delete_role",
+        ("GET", "/v1/approvals") => "list_approvals",
+        ("POST", "/v1/approvals/{id}/approve") => "approve",
+        ("POST", "/v1/approvals/{id}/deny") => "deny",
         _ => return format!("http {method} {route}"),
     };
     name.to_owned()
@@ -231,14 +257,7 @@ fn audit_event(
     AuditEvent {
         time: rfc3339(state.vault.now()),
         request_id: Some(ctx.id.clone()),
-        principal_kind: n.principal_id.as_ref().map(|id| {
-            if id == tijori_core::ROOT_ID {
-                "root"
-            } else {
-                "service"
-            }
-            .to_owned()
-        }),
+        principal_kind: n.principal_kind.map(str::to_owned),
         principal_id: n.principal_id,
         source,
         operation,

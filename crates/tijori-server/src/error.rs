@@ -55,7 +55,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Forbidden | ErrorCode::TrainingExpired => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        ErrorCode::IdempotencyConflict => StatusCode::CONFLICT,
+        ErrorCode::IdempotencyConflict | ErrorCode::Conflict => StatusCode::CONFLICT,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::InvalidCardNumber
         | ErrorCode::InvalidIban

@@ -1,12 +1,15 @@
 //! Extractors: the authenticated caller, and JSON bodies parsed with our error format. A JSON
 //! error message names the problem and the place, never the submitted content.
 
+use std::net::{IpAddr, SocketAddr};
+
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
+use tijori_core::operator::SESSION_PREFIX;
 use tijori_core::{CoreError, Principal};
 use tijori_types::ErrorCode;
 
@@ -29,12 +32,61 @@ impl FromRequestParts<AppState> for Caller {
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(unauthenticated());
         }
-        let principal = state
-            .vault
-            .authenticate(credential.trim())
-            .map_err(|_| unauthenticated())?;
-        crate::context::note_principal(&principal.id);
+        let credential = credential.trim();
+        let principal = if credential.starts_with(SESSION_PREFIX) {
+            // An operator's session: looked up in the store (shared by every node). Storage
+            // trouble is 503, not a reason to tell the operator to log in again.
+            state
+                .vault
+                .authenticate_session(credential)
+                .await
+                .map_err(|e| match e {
+                    CoreError::Unavailable(_) | CoreError::SessionExpired => ApiError::from(e),
+                    _ => unauthenticated(),
+                })?
+        } else {
+            // An API key or the root token, held to its principal's bindings (networks, client
+            // certificate) against what the connection vouches for.
+            let source = Source::of(parts);
+            state
+                .vault
+                .authenticate_from(credential, source.ip, source.client_cert_sha256)
+                .map_err(|_| unauthenticated())?
+        };
+        crate::context::note_caller(&principal.id, principal.kind);
         Ok(Caller(principal))
+    }
+}
+
+/// Where a request comes from, as its connection vouches for it: the peer address (behind a
+/// proxy, the proxy's: no forwarded-for header is believed), and the fingerprint of the client
+/// certificate when one was presented and verified over mutual TLS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Source {
+    pub ip: Option<IpAddr>,
+    pub client_cert_sha256: Option<[u8; 32]>,
+}
+
+impl Source {
+    fn of(parts: &Parts) -> Source {
+        Source {
+            ip: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+            client_cert_sha256: parts
+                .extensions
+                .get::<crate::tls::PeerCertificate>()
+                .map(|c| c.sha256),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Source {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Source, Self::Rejection> {
+        Ok(Source::of(parts))
     }
 }
 

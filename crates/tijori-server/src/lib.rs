@@ -9,6 +9,7 @@ mod extract;
 mod metrics;
 pub mod openapi;
 mod routes;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use tijori_core::Vault;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use tls::{PeerCertificate, TlsConfig, TlsFiles};
 
 /// Limits of the HTTP layer.
 #[derive(Clone, Debug)]
@@ -85,6 +87,39 @@ pub fn app(state: AppState) -> Router {
             "/v1/principals/{id}/enable",
             post(routes::principals::enable),
         )
+        .route(
+            "/v1/principals/{id}/rotate",
+            post(routes::principals::rotate),
+        )
+        .route(
+            "/v1/principals/{id}/restrict",
+            post(routes::principals::restrict),
+        )
+        .route(
+            "/v1/users",
+            post(routes::users::create).get(routes::users::list),
+        )
+        .route("/v1/users/{id}/disable", post(routes::users::disable))
+        .route("/v1/users/{id}/enable", post(routes::users::enable))
+        .route("/v1/users/{id}/unlock", post(routes::users::unlock))
+        .route("/v1/users/{id}/reset", post(routes::users::reset))
+        .route("/v1/users/{id}/training", post(routes::users::training))
+        .route("/v1/reports/training", get(routes::users::training_report))
+        .route("/v1/auth/enroll", post(routes::auth::enroll))
+        .route("/v1/auth/login", post(routes::auth::login))
+        .route("/v1/auth/logout", post(routes::auth::logout))
+        .route("/v1/auth/password", post(routes::auth::password))
+        .route("/v1/auth/session", get(routes::auth::whoami))
+        .route("/v1/roles", get(routes::policy::list_roles))
+        .route(
+            "/v1/roles/{name}",
+            get(routes::policy::role_history)
+                .put(routes::policy::put_role)
+                .delete(routes::policy::delete_role),
+        )
+        .route("/v1/approvals", get(routes::policy::list_approvals))
+        .route("/v1/approvals/{id}/approve", post(routes::policy::approve))
+        .route("/v1/approvals/{id}/deny", post(routes::policy::deny))
         .fallback(routes::sys::not_found)
         .method_not_allowed_fallback(routes::sys::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

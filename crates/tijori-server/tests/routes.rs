@@ -47,7 +47,8 @@ async fn every_documented_operation_is_routed_and_guarded() {
             let uri = path
                 .replace("{token}", "tok_0")
                 .replace("{id}", "prn_0")
-                .replace("{subject}", "cust_0");
+                .replace("{subject}", "cust_0")
+                .replace("{name}", "role_0");
             let req = Request::builder()
                 .method(Method::from_bytes(method.to_uppercase().as_bytes()).unwrap())
                 .uri(&uri)

@@ -42,9 +42,15 @@ fn rotate() -> Value {
         "operationId": "rotateKey", "tags": ["keys"], "summary": "Make a new key version",
         "description": "Role: `admin`. `kek` makes a new key-encryption key under the root of \
             trust; `data` a new vault-wide data key. New writes use it at once; old versions \
-            stay readable until the rewrap and re-encrypt jobs have moved everything.",
+            stay readable until the rewrap and re-encrypt jobs have moved everything. Under \
+            dual control (`key_rotation`) the first call answers `202` with a pending approval.",
+        "parameters": [super::policy::approval_header()],
         "requestBody": body("RotateRequest"),
-        "responses": {"200": ok("The new version.", "Rotated"), "422": fail("Unprocessable")},
+        "responses": {
+            "200": ok("The new version.", "Rotated"),
+            "202": super::policy::pending(),
+            "422": fail("Unprocessable"),
+        },
     })
 }
 

@@ -6,6 +6,9 @@
 
 mod audit;
 mod keys;
+mod policy;
+mod principals;
+mod users;
 
 use serde_json::{json, Map, Value};
 
@@ -37,6 +40,9 @@ pub fn document(version: &str) -> Value {
             {"name": "principals", "description": "Service principals and their API keys."},
             {"name": "system", "description": "Health, sealing, metrics and this document."},
             {"name": "audit", "description": "The audit trail: reading it, checking it, matching values."},
+            {"name": "operators", "description": "People's accounts, their roles and training."},
+            {"name": "auth", "description": "Enrollment, login with a one-time code, sessions."},
+            {"name": "policies", "description": "Custom roles, and dual-control approvals."},
         ],
         "security": [{"bearerAuth": []}],
         "paths": paths(),
@@ -68,15 +74,19 @@ fn paths() -> Value {
         "/v1/tokens/search": {"post": search_token()},
         "/v1/tokens/{token}": {"get": get_token(), "delete": delete_token()},
         "/v1/detokenize": {"post": detokenize()},
-        "/v1/principals": {"post": create_principal(), "get": list_principals()},
-        "/v1/principals/{id}/disable": {"post": set_principal("disable", "Disable a principal")},
-        "/v1/principals/{id}/enable": {"post": set_principal("enable", "Enable a principal")},
         "/v1/sys/seal": {"post": seal()},
         "/metrics": {"get": metrics()},
     });
     if let Some(map) = paths.as_object_mut() {
         map.extend(audit::paths().into_iter().map(|(p, v)| (p.to_owned(), v)));
         map.extend(keys::paths().into_iter().map(|(p, v)| (p.to_owned(), v)));
+        map.extend(users::paths().into_iter().map(|(p, v)| (p.to_owned(), v)));
+        map.extend(
+            principals::paths()
+                .into_iter()
+                .map(|(p, v)| (p.to_owned(), v)),
+        );
+        map.extend(policy::paths().into_iter().map(|(p, v)| (p.to_owned(), v)));
     }
     let items = paths.as_object_mut().into_iter().flat_map(Map::values_mut);
     for item in items.filter_map(Value::as_object_mut) {
@@ -210,49 +220,16 @@ fn detokenize() -> Value {
         "description": "Roles: `revealer` (values in full) or `support` (values masked); any \
             other caller gets `403`. Answers `200` with one result per token, in the same order: \
             its type and value, or `{\"token\", \"error\"}` for a token that is unknown, deleted \
-            or expired. A `card_security_code` is gone after its first reveal.",
+            or expired, or outside the caller's rules. A `card_security_code` is gone after \
+            its first reveal. An operator whose training has lapsed gets `403 \
+            training_expired`. Under dual control (`bulk_reveal`), more tokens than the \
+            threshold (100 by default) first answer `202` with a pending approval.",
+        "parameters": [policy::approval_header()],
         "requestBody": body("DetokenizeRequest"),
         "responses": {
             "200": ok("One result per token.", "DetokenizeResponse"),
+            "202": policy::pending(),
             "422": fail("Unprocessable"),
-        },
-    })
-}
-
-fn create_principal() -> Value {
-    let created = json!({"allOf": [schema_ref("Principal"), {"required": ["api_key"]}]});
-    let created = json!({"application/json": {"schema": created}});
-    json!({
-        "operationId": "createPrincipal", "tags": ["principals"],
-        "summary": "Create a service principal",
-        "description": "Role: `admin`. Answers `201` with the principal and its `api_key`. The \
-            key is shown this once and stored only as a hash: keep it safe.",
-        "requestBody": body("CreatePrincipalRequest"),
-        "responses": {
-            "201": answer("The principal, with its API key.", Some(created)),
-            "422": fail("Unprocessable"),
-        },
-    })
-}
-
-fn list_principals() -> Value {
-    json!({
-        "operationId": "listPrincipals", "tags": ["principals"], "summary": "List principals",
-        "description": "Role: `admin`. API keys are never shown here.",
-        "responses": {"200": ok("All principals.", "PrincipalList")},
-    })
-}
-
-/// `POST /v1/principals/{id}/disable` and `.../enable`; `action` is `disable` or `enable`.
-fn set_principal(action: &str, summary: &str) -> Value {
-    json!({
-        "operationId": format!("{action}Principal"), "tags": ["principals"], "summary": summary,
-        "description": "Role: `admin`. A disabled principal's API key is refused until the \
-            principal is enabled again. Answers with the principal as it is now.",
-        "parameters": [param("PrincipalId")],
-        "responses": {
-            "200": ok("The principal.", "Principal"),
-            "404": fail("NotFound"), "422": fail("Unprocessable"),
         },
     })
 }
@@ -311,10 +288,10 @@ fn error_responses() -> Value {
             (`unauthenticated`). Send `Authorization: Bearer <api key or session token>`."),
         "Forbidden": error("The credential is valid but its roles do not allow this call \
             (`forbidden`), or the operator's training has lapsed (`training_expired`)."),
-        "NotFound": error("No such token or principal; a deleted or expired token is unknown \
-            too (`not_found`)."),
+        "NotFound": error("No such token, principal or operator; a deleted or expired token \
+            is unknown too (`not_found`)."),
         "Conflict": error("This `Idempotency-Key` was used with a different body \
-            (`idempotency_conflict`). Use a fresh key for a new request."),
+            (`idempotency_conflict`), or the name is taken (`conflict`)."),
         "PayloadTooLarge": error("The body is over the size limit (1 MiB by default), or a \
             batch is over 10,000 items (`payload_too_large`). Split the request."),
         "Unprocessable": error("Well-formed, but a value fails validation: \
@@ -370,13 +347,15 @@ fn all_schemas() -> Value {
     if let Some(map) = all.as_object_mut() {
         map.extend(audit::schemas());
         map.extend(keys::schemas());
+        map.extend(users::schemas());
+        map.extend(principals::schemas());
+        map.extend(policy::schemas());
     }
     all
 }
 
 fn schemas() -> Value {
     let (string, boolean) = (json!({"type": "string"}), json!({"type": "boolean"}));
-    let time = json!({"type": "string", "format": "date-time"});
     let list = |items: Value| json!({"type": "array", "items": items});
     let bounded = |items: Value| json!({"type": "array", "maxItems": MAX_ITEMS, "items": items});
     let error = json!({"error": schema_ref("ErrorBody")});
@@ -395,18 +374,6 @@ fn schemas() -> Value {
             "value": {"type": "string", "description": "The plaintext value to look up."},
         })),
         "SearchResponse": object(&["token"], json!({"token": string})),
-        "CreatePrincipalRequest": request(&["name", "roles"], json!({
-            "name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"},
-            "roles": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": [
-                "admin", "tokenizer", "revealer", "support", "auditor", "data_officer",
-            ]}},
-        })),
-        "Principal": object(&["id", "name", "roles", "created_at", "disabled"], json!({
-            "id": string, "name": string, "roles": list(string.clone()), "created_at": time,
-            "disabled": boolean,
-            "api_key": {"type": "string", "description": "Only in the answer that created it."},
-        })),
-        "PrincipalList": object(&["items"], json!({"items": list(schema_ref("Principal"))})),
         "Health": object(&["status", "sealed", "version"], json!({
             "status": {"type": "string", "description": "`ok` while the vault serves."},
             "sealed": boolean,
@@ -505,7 +472,7 @@ mod tests {
     use super::*;
 
     /// Every operation the server answers.
-    const OPERATIONS: [(&str, &str); 24] = [
+    const OPERATIONS: [(&str, &str); 46] = [
         ("/v1/health", "get"),
         ("/v1/openapi.json", "get"),
         ("/v1/tokens", "post"),
@@ -518,6 +485,8 @@ mod tests {
         ("/v1/principals", "get"),
         ("/v1/principals/{id}/disable", "post"),
         ("/v1/principals/{id}/enable", "post"),
+        ("/v1/principals/{id}/rotate", "post"),
+        ("/v1/principals/{id}/restrict", "post"),
         ("/v1/sys/seal", "post"),
         ("/metrics", "get"),
         ("/v1/audit", "get"),
@@ -530,6 +499,26 @@ mod tests {
         ("/v1/sys/keys/rotate", "post"),
         ("/v1/sys/keys/rewrap", "post"),
         ("/v1/sys/keys/reencrypt", "post"),
+        ("/v1/users", "post"),
+        ("/v1/users", "get"),
+        ("/v1/users/{id}/disable", "post"),
+        ("/v1/users/{id}/enable", "post"),
+        ("/v1/users/{id}/unlock", "post"),
+        ("/v1/users/{id}/reset", "post"),
+        ("/v1/users/{id}/training", "post"),
+        ("/v1/reports/training", "get"),
+        ("/v1/auth/enroll", "post"),
+        ("/v1/auth/login", "post"),
+        ("/v1/auth/logout", "post"),
+        ("/v1/auth/password", "post"),
+        ("/v1/auth/session", "get"),
+        ("/v1/roles", "get"),
+        ("/v1/roles/{name}", "get"),
+        ("/v1/roles/{name}", "put"),
+        ("/v1/roles/{name}", "delete"),
+        ("/v1/approvals", "get"),
+        ("/v1/approvals/{id}/approve", "post"),
+        ("/v1/approvals/{id}/deny", "post"),
     ];
 
     #[test]
@@ -555,7 +544,14 @@ mod tests {
             assert!(ids.insert(id), "duplicate operationId {id}");
             assert!(op["summary"].is_string(), "{id}");
             assert!(op["description"].is_string(), "{id}");
-            let public = matches!(path, "/v1/health" | "/v1/openapi.json" | "/v1/sys/unseal");
+            let public = matches!(
+                path,
+                "/v1/health"
+                    | "/v1/openapi.json"
+                    | "/v1/sys/unseal"
+                    | "/v1/auth/enroll"
+                    | "/v1/auth/login"
+            );
             let security = public.then(|| json!([]));
             assert_eq!(op.get("security"), security.as_ref(), "{id}");
             let responses = op["responses"].as_object().expect("responses");
@@ -614,7 +610,7 @@ mod tests {
         let schemas = doc["components"]["schemas"].as_object().expect("schemas");
         let requests = schemas.iter().filter(|(name, _)| name.ends_with("Request"));
         let closed = requests.map(|(_, s)| s["additionalProperties"] == false);
-        assert_eq!(closed.collect::<Vec<_>>(), [true; 9]);
+        assert_eq!(closed.collect::<Vec<_>>(), [true; 17]);
         let tokenize = &schemas["TokenizeRequest"];
         assert_eq!(tokenize["required"], json!(["type", "value"]));
         let types = &tokenize["properties"]["type"]["enum"];

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
+use tijori_core::approval::Guarded;
 use tijori_core::policy::{authorize, Manage};
 use tijori_core::rotation::{JobStep, KeyKind, MAX_STEP};
 use tijori_core::CoreError;
@@ -37,6 +38,7 @@ pub(crate) async fn report(
 pub(crate) async fn rotate(
     State(s): State<AppState>,
     Caller(p): Caller,
+    headers: axum::http::HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let auth = authorize::<Manage>(&p)?;
@@ -45,6 +47,19 @@ pub(crate) async fn rotate(
         "key must be \"kek\" (key-encryption key) or \"data\" (the vault-wide data key)",
     ))?;
     note_resource(req.key.clone(), None);
+    let summary = || format!("rotate the {} key", req.key);
+    let guarded = super::policy::guard(
+        &s,
+        &p,
+        Guarded::KeyRotation,
+        "/v1/sys/keys/rotate",
+        &body,
+        &headers,
+        summary,
+    );
+    if let Some(pending) = guarded.await? {
+        return Ok(pending);
+    }
     let version = s.vault.rotate_key(&auth, kind).await?;
     tracing::warn!(by = %p.id, key = %req.key, version, "key rotated");
     Ok(Json(serde_json::json!({"key": req.key, "version": version})).into_response())

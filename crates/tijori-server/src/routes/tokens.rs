@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
+use tijori_core::approval::Guarded;
 use tijori_core::policy::{authorize, Delete, Detokenize, Search, Tokenize};
 use tijori_core::{CoreError, Principal, Tokenized};
 use tijori_types::api::{BatchRequest, DetokenizeRequest, SearchRequest, TokenizeRequest};
@@ -161,10 +162,26 @@ pub(crate) async fn batch(
 pub(crate) async fn detokenize(
     State(s): State<AppState>,
     Caller(p): Caller,
+    headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let auth = authorize::<Detokenize>(&p)?;
     let req: DetokenizeRequest = parse_json(&body)?;
+    if req.tokens.len() > s.vault.config().dual_control.bulk_reveal_threshold {
+        let summary = || format!("reveal {} values in one request", req.tokens.len());
+        let guarded = super::policy::guard(
+            &s,
+            &p,
+            Guarded::BulkReveal,
+            "/v1/detokenize",
+            &body,
+            &headers,
+            summary,
+        );
+        if let Some(pending) = guarded.await? {
+            return Ok(pending);
+        }
+    }
     let results = s.vault.detokenize(&auth, &req.tokens).await?;
     let mut types = BTreeSet::new();
     let mut known = Vec::new();
