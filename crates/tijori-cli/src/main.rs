@@ -2,6 +2,7 @@
 //! everything else is the library crates'. `anyhow` is used only in this crate.
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod audit;
 mod hsm;
 mod keys;
@@ -41,12 +42,18 @@ enum Command {
     /// `tijori operator unseal`. A vault whose root key is in an HSM (init with --hsm-...)
     /// unseals itself at start: give the same --hsm-... options and the PIN (TIJORI_HSM_PIN or
     /// --hsm-pin-file); if the HSM cannot be reached or refuses the PIN, the server does not
-    /// start. This version serves plain HTTP on loopback only (put a TLS proxy on the same host
-    /// in front of it).
+    /// start.
+    ///
+    /// TLS: give --tls-cert and --tls-key (PEM) to serve HTTPS (TLS 1.3 and 1.2, AEAD cipher
+    /// suites only); send the process SIGHUP to reload them after a renewal. Without them the
+    /// server speaks plain HTTP, and only on a loopback address: in dev mode, or in production
+    /// with --insecure-plain-http behind a TLS-terminating proxy on the same host. For a trial
+    /// certificate run `tijori operator dev-cert`.
     ///
     /// Examples:
     ///   tijori server --dev --data-dir ./tijori-data --dev-root-token my-root-token
-    ///   tijori server --data-dir /var/lib/tijori
+    ///   tijori server --data-dir /var/lib/tijori --listen 0.0.0.0:7400
+    ///   --tls-cert /etc/tijori/tls.crt --tls-key /etc/tijori/tls.key
     ///   TIJORI_HSM_PIN=... tijori server --data-dir /var/lib/tijori --hsm-module
     ///   /usr/lib/softhsm/libsofthsm2.so --hsm-token-label tijori --hsm-key-label tijori-root
     Server(ServerArgs),
@@ -55,7 +62,8 @@ enum Command {
     #[command(subcommand)]
     Audit(AuditCommand),
 
-    /// Initialize a production vault (key shares or an HSM), and seal or unseal it.
+    /// Initialize a production vault (key shares or an HSM), seal or unseal it, and make a
+    /// trial TLS certificate.
     #[command(subcommand)]
     Operator(OperatorCommand),
 
@@ -156,6 +164,14 @@ enum OperatorCommand {
             value_name = "URL"
         )]
         addr: String,
+        /// Trust only the CA certificate(s) in this PEM file for the server's certificate.
+        #[arg(
+            long,
+            env = "TIJORI_CA_CERT",
+            value_name = "FILE",
+            value_parser = remote::parse_ca_cert
+        )]
+        ca_cert: Option<remote::CaCert>,
     },
 
     /// Seal a running server now: every key leaves its memory at once (an emergency stop).
@@ -166,6 +182,34 @@ enum OperatorCommand {
         #[command(flatten)]
         remote: Remote,
     },
+
+    /// Make a self-signed TLS certificate and key for TRIALS, not for production.
+    ///
+    /// Writes tijori-dev.crt (valid for localhost, 127.0.0.1, ::1 and every --hostname) and
+    /// tijori-dev.key (ECDSA P-256, mode 0600) into --out-dir, and prints the command that
+    /// serves with them and how clients trust the certificate (--ca-cert). Production servers
+    /// use a certificate from the organization's CA: a self-signed one is trusted only where it
+    /// was copied by hand, and cannot be revoked.
+    ///
+    /// Example: tijori operator dev-cert --out-dir ./tls --hostname vault.test
+    DevCert(operator::DevCertArgs),
+
+    /// Enroll as an operator: with the enrollment code from your administrator, set your
+    /// password and get your TOTP secret, shown as a QR code for an authenticator app.
+    ///
+    /// The code and the password are read from standard input (prompted on a terminal),
+    /// never from arguments. Then log in once with `tijori operator login` to confirm the app.
+    ///
+    /// Example: tijori operator enroll --addr https://vault.internal:7400 --username amina
+    Enroll(accounts::Endpoint),
+
+    /// Log in as an operator with your password and the current one-time code (both read
+    /// from standard input) and print the session token alone, for scripts:
+    ///
+    ///   export TIJORI_TOKEN=$(tijori operator login --username amina)
+    ///
+    /// The session ends after 15 idle minutes (the server's --session-idle-secs).
+    Login(accounts::Endpoint),
 }
 
 #[derive(Subcommand)]
@@ -287,6 +331,19 @@ pub(crate) struct Remote {
         value_name = "TOKEN"
     )]
     pub(crate) token: String,
+    /// Trust only the CA certificate(s) in this PEM file for the server's certificate, instead
+    /// of the public (Mozilla) roots: for a server whose certificate comes from a private CA or
+    /// is self-signed (tijori operator dev-cert).
+    #[arg(
+        long,
+        env = "TIJORI_CA_CERT",
+        value_name = "FILE",
+        value_parser = remote::parse_ca_cert
+    )]
+    pub(crate) ca_cert: Option<remote::CaCert>,
+    /// The command's one HTTP agent, made at its first request.
+    #[arg(skip)]
+    pub(crate) agent: std::sync::OnceLock<ureq::Agent>,
 }
 
 /// Which records `audit tail` shows.
@@ -390,14 +447,15 @@ impl RetentionArgs {
 
 #[derive(clap::Args)]
 pub(crate) struct ServerArgs {
-    /// Run a dev vault: embedded store, local key file, auto-unsealed, plain HTTP on loopback.
+    /// Run a dev vault: embedded store, local key file, auto-unsealed; plain HTTP on loopback
+    /// unless --tls-cert is given.
     #[arg(long)]
     dev: bool,
 
     #[command(flatten)]
     data: DataDir,
 
-    /// Address to listen on. Dev mode accepts loopback addresses only; port 0 picks a free port.
+    /// Address to listen on; port 0 picks a free port. Without TLS, loopback addresses only.
     #[arg(
         long,
         env = "TIJORI_LISTEN",
@@ -462,6 +520,12 @@ pub(crate) struct ServerArgs {
 
     #[command(flatten)]
     hsm: hsm::HsmArgs,
+
+    #[command(flatten)]
+    tls: server::TlsArgs,
+
+    #[command(flatten)]
+    accounts: accounts::AccountArgs,
 }
 
 fn main() -> ExitCode {
@@ -518,8 +582,11 @@ fn main() -> ExitCode {
                 threshold.unwrap_or(3),
                 &share_recipients,
             ),
-            OperatorCommand::Unseal { addr } => operator::unseal(&addr),
+            OperatorCommand::Unseal { addr, ca_cert } => operator::unseal(&addr, ca_cert.as_ref()),
             OperatorCommand::Seal { remote } => operator::seal(&remote),
+            OperatorCommand::DevCert(args) => operator::dev_cert(&args),
+            OperatorCommand::Enroll(to) => accounts::enroll(&to).map(|()| ExitCode::SUCCESS),
+            OperatorCommand::Login(to) => accounts::login(&to).map(|()| ExitCode::SUCCESS),
         },
         Command::Keys(cmd) => match cmd {
             KeysCommand::Status { remote } => keys::status(&remote),

@@ -1,8 +1,9 @@
 //! `tijori operator ...`: initializing a production vault with custodians' key shares or under
-//! an HSM root key, and sealing or unsealing a running one.
+//! an HSM root key, sealing or unsealing a running one, and making a self-signed certificate
+//! for trials. It never prints a private key.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use tijori_store::sqlite::SqliteStore;
 use zeroize::Zeroizing;
 
 use crate::hsm::HsmArgs;
-use crate::remote::{answer, request};
+use crate::remote::{agent, answer, request, CaCert};
 use crate::Remote;
 
 /// Opens (creating if needed) the data dir's store and a vault over it, sealed.
@@ -141,7 +142,7 @@ pub(crate) fn init_hsm(data_dir: &Path, hsm: &HsmArgs) -> Result<ExitCode> {
 }
 
 /// `tijori operator unseal`: one share from stdin to the server; prints the progress.
-pub(crate) fn unseal(addr: &str) -> Result<ExitCode> {
+pub(crate) fn unseal(addr: &str, ca: Option<&CaCert>) -> Result<ExitCode> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         eprint!("Key share (tjs1-...): ");
@@ -157,7 +158,7 @@ pub(crate) fn unseal(addr: &str) -> Result<ExitCode> {
     }
     let body = serde_json::json!({ "share": share.trim() });
     let url = format!("{}/v1/sys/unseal", addr.trim_end_matches('/'));
-    let reply = answer(ureq::post(&url).send_json(body))?;
+    let reply = answer(agent(ca).post(&url).send_json(body))?;
     if reply["sealed"] == false {
         println!("unsealed");
     } else {
@@ -177,4 +178,114 @@ pub(crate) fn seal(remote: &Remote) -> Result<ExitCode> {
          in an HSM unseals again when the server restarts)"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// File names `tijori operator dev-cert` writes.
+const DEV_CERT: &str = "tijori-dev.crt";
+const DEV_KEY: &str = "tijori-dev.key";
+
+/// `tijori operator dev-cert`'s arguments.
+#[derive(clap::Args)]
+pub(crate) struct DevCertArgs {
+    /// Where to write tijori-dev.crt and tijori-dev.key.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    out_dir: PathBuf,
+    /// Another DNS name or IP address the certificate is valid for; repeat for several.
+    #[arg(long = "hostname", value_name = "NAME")]
+    hostnames: Vec<String>,
+    /// Days the certificate is valid, 1 to 825.
+    #[arg(long, default_value_t = 90, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=825))]
+    days: u32,
+    /// Replace tijori-dev.crt and tijori-dev.key if they exist.
+    #[arg(long)]
+    force: bool,
+}
+
+/// `tijori operator dev-cert`: a self-signed ECDSA P-256 certificate for localhost, 127.0.0.1,
+/// ::1 and `--hostname`s, and its key (mode 0600), for trials; prints how to use them.
+pub(crate) fn dev_cert(args: &DevCertArgs) -> Result<ExitCode> {
+    let DevCertArgs {
+        out_dir,
+        hostnames,
+        days,
+        force,
+    } = args;
+    let (days, force) = (*days, *force);
+    let (cert_path, key_path) = (out_dir.join(DEV_CERT), out_dir.join(DEV_KEY));
+    for path in [&cert_path, &key_path] {
+        if path.exists() && !force {
+            bail!(
+                "{} exists; pass --force to replace it, or choose another --out-dir",
+                path.display()
+            );
+        }
+    }
+    let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
+    for h in hostnames {
+        if !names.contains(h) {
+            names.push(h.clone());
+        }
+    }
+    let mut params = rcgen::CertificateParams::new(names.clone())
+        .with_context(|| format!("a --hostname is not a DNS name or IP address: {names:?}"))?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        "Tijori trial certificate (not for production)",
+    );
+    // An hour back, for clients whose clocks run a little behind.
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::hours(1);
+    params.not_after = now + time::Duration::days(i64::from(days));
+    params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+        .context("generating the key")?;
+    let cert = params
+        .self_signed(&key)
+        .context("signing the certificate")?;
+
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let key_pem = Zeroizing::new(key.serialize_pem());
+    write_new(&key_path, key_pem.as_bytes(), 0o600, force)?;
+    write_new(&cert_path, cert.pem().as_bytes(), 0o644, force)?;
+    let (c, k) = (cert_path.display(), key_path.display());
+    println!(
+        "Wrote a self-signed TLS certificate FOR TRIALS ONLY, not for production:\n\
+         \x20 certificate: {c}   (valid {days} days for {})\n\
+         \x20 private key: {k}   (mode 0600; it never leaves this machine)\n\n\
+         Serve HTTPS with it (add --dev for a trial vault):\n\
+         \x20 tijori server --tls-cert {c} --tls-key {k}\n\n\
+         Clients trust this certificate, and nothing else, with:\n\
+         \x20 tijori keys status --addr https://127.0.0.1:7400 --ca-cert {c}\n\
+         \x20 curl --cacert {c} https://127.0.0.1:7400/v1/health\n\n\
+         In production use a certificate from your organization's CA: a self-signed one is\n\
+         trusted only where it was copied by hand, and cannot be revoked.",
+        names.join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a file that did not exist (or, with `replace`, is removed first), created with `mode`
+/// so a key is never readable by others, not even for a moment.
+fn write_new(path: &Path, bytes: &[u8], mode: u32, replace: bool) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if replace {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("replacing {}", path.display()));
+            }
+            _ => {}
+        }
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -1,5 +1,8 @@
-//! `tijori server`: builds the vault from its parts and serves the API until interrupted.
+//! `tijori server`: builds the vault from its parts and serves the API until interrupted, over
+//! TLS, or over plain HTTP on a loopback address only (dev mode, or behind a local TLS proxy
+//! with --insecure-plain-http). It never serves plain HTTP to another machine.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +12,7 @@ use tijori_core::audit::{AuditEvent, Outcome};
 use tijori_core::seal::{SEAL_PKCS11, SEAL_SHAMIR};
 use tijori_core::{SystemClock, Vault, VaultConfig};
 use tijori_crypto::DevKeyFile;
-use tijori_server::{app, AppState, Metrics, ServerConfig};
+use tijori_server::{app, AppState, Metrics, ServerConfig, TlsConfig, TlsFiles};
 use tijori_store::sqlite::SqliteStore;
 use tijori_store::Store;
 
@@ -24,20 +27,106 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
 const ARCHIVE_EVERY: Duration = Duration::from_secs(86_400);
 
 pub(crate) fn run(args: ServerArgs) -> Result<()> {
-    if !args.listen.ip().is_loopback() {
-        bail!(
-            "this version serves plain HTTP (TLS comes with a later release), so it listens on \
-             loopback only, not {}.\nUse --listen 127.0.0.1:{} (behind a TLS proxy on the same host)",
-            args.listen,
-            args.listen.port()
+    // Before anything touches the data dir: a server that would listen wrongly never starts.
+    let tls = transport(&args)?;
+    init_logging();
+    if tls.is_none() && !args.dev {
+        tracing::warn!(
+            listen = %args.listen,
+            "--insecure-plain-http: serving plain HTTP; only a TLS-terminating proxy on this host \
+             may reach this address"
         );
     }
-    init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(args))
+    runtime.block_on(serve(args, tls))
+}
+
+/// The listener's TLS options, part of `tijori server`'s arguments.
+#[derive(clap::Args)]
+pub(crate) struct TlsArgs {
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first). Reloaded
+    /// with --tls-key when the process receives SIGHUP.
+    #[arg(
+        id = "tls_cert",
+        long = "tls-cert",
+        env = "TIJORI_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1). Keep it readable by the
+    /// server's user only.
+    #[arg(
+        id = "tls_key",
+        long = "tls-key",
+        env = "TIJORI_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    key: Option<PathBuf>,
+
+    /// Ask clients for a certificate and verify one presented against these CAs (PEM); a
+    /// certificate that does not verify fails the handshake. Clients without one are served
+    /// as usual (their bearer credential authenticates them).
+    #[arg(
+        id = "tls_client_ca",
+        long = "tls-client-ca",
+        env = "TIJORI_TLS_CLIENT_CA",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    client_ca: Option<PathBuf>,
+
+    /// Production without TLS, on a loopback address: only for a TLS-terminating proxy on
+    /// the same host. Everything between the proxy and the vault travels in clear text.
+    #[arg(long, conflicts_with = "tls_cert")]
+    insecure_plain_http: bool,
+}
+
+/// What the listener speaks: TLS from the given files, or plain HTTP where that is allowed
+/// (loopback only; in production only with --insecure-plain-http). Refuses, saying what to
+/// give, otherwise.
+fn transport(args: &ServerArgs) -> Result<Option<TlsConfig>> {
+    let (cert, key) = match (&args.tls.cert, &args.tls.key) {
+        (Some(cert), Some(key)) => (cert.clone(), key.clone()),
+        (None, None) => {
+            if !args.listen.ip().is_loopback() {
+                bail!(
+                    "refusing to serve plain HTTP on {}, which is not a loopback address: give \
+                     --tls-cert FILE and --tls-key FILE (or TIJORI_TLS_CERT and TIJORI_TLS_KEY) to \
+                     serve HTTPS, or listen on 127.0.0.1:{}.\nFor a trial certificate run: tijori \
+                     operator dev-cert",
+                    args.listen,
+                    args.listen.port()
+                );
+            }
+            if !args.dev && !args.tls.insecure_plain_http {
+                bail!(
+                    "a production server serves HTTPS: give --tls-cert FILE and --tls-key FILE \
+                     (or TIJORI_TLS_CERT and TIJORI_TLS_KEY).\nOnly behind a TLS-terminating proxy \
+                     on this same host, add --insecure-plain-http instead (loopback addresses only)"
+                );
+            }
+            return Ok(None);
+        }
+        _ => bail!("give both --tls-cert and --tls-key, or neither"),
+    };
+    let files = TlsFiles {
+        cert,
+        key,
+        client_ca: args.tls.client_ca.clone(),
+    };
+    let tls = TlsConfig::load(files).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}.\nThe server does not start without a working certificate and key; for a trial \
+             pair run: tijori operator dev-cert"
+        )
+    })?;
+    Ok(Some(tls))
 }
 
 fn init_logging() {
@@ -52,7 +141,7 @@ fn init_logging() {
         .init();
 }
 
-async fn serve(args: ServerArgs) -> Result<()> {
+async fn serve(args: ServerArgs, tls: Option<TlsConfig>) -> Result<()> {
     create_private_dir(&args.data.path)?;
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&args.data.path)
@@ -61,6 +150,8 @@ async fn serve(args: ServerArgs) -> Result<()> {
     let config = VaultConfig {
         kek_cryptoperiod_days: i64::from(args.kek_cryptoperiod_days),
         data_key_cryptoperiod_days: i64::from(args.data_key_cryptoperiod_days),
+        operators: args.accounts.policy(),
+        dual_control: args.accounts.dual_control(),
         ..VaultConfig::default()
     };
     let vault = Vault::open(store.clone(), Arc::new(SystemClock), config).await?;
@@ -73,7 +164,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
     }
     let mode = match (args.dev, seal_type) {
         (true, None) => {
-            open_dev(&vault, &args).await?;
+            open_dev(&vault, &args, tls.is_some()).await?;
             "dev mode"
         }
         (true, Some(kind)) => bail!(
@@ -174,14 +265,25 @@ async fn serve(args: ServerArgs) -> Result<()> {
         .audit_system("system.start")
         .await
         .context("writing the audit trail")?;
-    println!("tijori listening on http://{addr} ({mode})");
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("serving HTTP")?;
+    match tls {
+        Some(tls) => {
+            // Listening for SIGHUP before saying where we listen: from then on it reloads
+            // (its default action would end the process).
+            reload_on_hangup(tls.clone())?;
+            println!("tijori listening on https://{addr} ({mode})");
+            tijori_server::tls::serve(listener, router, tls, shutdown_signal()).await;
+        }
+        None => {
+            println!("tijori listening on http://{addr} ({mode})");
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving HTTP")?;
+        }
+    }
     audit_vault
         .audit_system("system.stop")
         .await
@@ -196,14 +298,15 @@ async fn serve(args: ServerArgs) -> Result<()> {
 }
 
 /// Dev mode: the root key from a file beside the data, unsealed at once, a known root token.
-async fn open_dev(vault: &Vault, args: &ServerArgs) -> Result<()> {
+async fn open_dev(vault: &Vault, args: &ServerArgs, tls: bool) -> Result<()> {
     let key_path = args.data.path.join(DEV_KEY_FILE);
     let (provider, created) = DevKeyFile::load_or_create(&key_path).context("dev root key")?;
+    let http = if tls { "" } else { ", and HTTP is unencrypted" };
     tracing::warn!(
         key_file = %key_path.display(),
         created,
-        "DEV MODE IS INSECURE: the root key is a plain file beside the data it protects, and HTTP is \
-         unencrypted. Never put real customer data in a dev vault."
+        "DEV MODE IS INSECURE: the root key is a plain file beside the data it protects{http}. \
+         Never put real customer data in a dev vault."
     );
     vault
         .unseal(Arc::new(provider))
@@ -317,6 +420,26 @@ pub(crate) fn create_private_dir(dir: &std::path::Path) -> Result<()> {
             .create(dir)
             .with_context(|| format!("creating the data dir {}", dir.display()))?;
     }
+    Ok(())
+}
+
+/// On every SIGHUP, reads the TLS files again; new connections get the new certificate, open
+/// ones keep theirs. A failed reload is logged and the certificate in force stays.
+fn reload_on_hangup(tls: TlsConfig) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let cert = tls.files().cert.display().to_string();
+            match tls.reload() {
+                Ok(()) => tracing::info!(%cert, "SIGHUP: TLS certificate and key reloaded"),
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "SIGHUP: TLS reload failed; still serving the previous certificate"
+                ),
+            }
+        }
+    });
     Ok(())
 }
 

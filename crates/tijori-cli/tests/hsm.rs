@@ -119,6 +119,7 @@ fn refused(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> String {
     let mut child = Command::new(bin())
         .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
+        .arg("--insecure-plain-http")
         .args(args)
         .env_remove("TIJORI_HSM_PIN")
         .envs(envs.iter().copied())

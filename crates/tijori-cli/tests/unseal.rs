@@ -233,6 +233,7 @@ fn a_data_dir_without_a_vault_says_how_to_make_one() {
     let out = Command::new(bin())
         .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&dir)
+        .arg("--insecure-plain-http")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

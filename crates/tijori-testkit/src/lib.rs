@@ -1,6 +1,7 @@
 //! Test harness: starts the real `tijori` binary on `127.0.0.1:0` with a fresh data dir, learns
 //! its port from the line it prints, captures everything it writes (so tests can scan logs for
-//! leaked values), and speaks HTTP to it. For tests only.
+//! leaked values), and speaks HTTP to it, or HTTPS trusting the certificate it was given. For
+//! tests only.
 #![forbid(unsafe_code)]
 // A harness that cannot start its server has nothing better to do than fail the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -57,13 +58,14 @@ impl Server {
     pub fn start_with(bin: &Path, data_dir: &Path, root_token: &str, extra: &[&str]) -> Server {
         let mut args = vec!["--dev", "--dev-root-token", root_token];
         args.extend_from_slice(extra);
-        Server::spawn(bin, data_dir, root_token, &args, &[])
+        Server::spawn(bin, data_dir, root_token, &args, &[], None)
     }
 
     /// Starts `bin server` in production mode (sealed until unsealed) on a free loopback port
     /// with `data_dir` as `tijori operator init` left it; `root_token` is the one init printed.
+    /// Plain HTTP, as behind a TLS proxy on the same host (`--insecure-plain-http`).
     pub fn start_production(bin: &Path, data_dir: &Path, root_token: &str) -> Server {
-        Server::spawn(bin, data_dir, root_token, &[], &[])
+        Server::start_production_with(bin, data_dir, root_token, &[], &[])
     }
 
     /// As [`Server::start_production`], with extra arguments for `tijori server` and extra
@@ -75,7 +77,49 @@ impl Server {
         extra: &[&str],
         envs: &[(&str, &str)],
     ) -> Server {
-        Server::spawn(bin, data_dir, root_token, extra, envs)
+        let mut args = vec!["--insecure-plain-http"];
+        args.extend_from_slice(extra);
+        Server::spawn(bin, data_dir, root_token, &args, envs, None)
+    }
+
+    /// As [`Server::start_with`], serving HTTPS with `cert` and `key` (PEM files); requests
+    /// trust `cert` alone (a self-signed certificate such as `tijori operator dev-cert` makes,
+    /// or the CA of `cert`).
+    pub fn start_tls(
+        bin: &Path,
+        data_dir: &Path,
+        root_token: &str,
+        tls: (&Path, &Path),
+        extra: &[&str],
+    ) -> Server {
+        let mut args = vec!["--dev", "--dev-root-token", root_token];
+        args.extend_from_slice(extra);
+        Server::spawn_tls(bin, data_dir, root_token, tls, &args)
+    }
+
+    /// As [`Server::start_production`], serving HTTPS with `cert` and `key` as in
+    /// [`Server::start_tls`].
+    pub fn start_production_tls(
+        bin: &Path,
+        data_dir: &Path,
+        root_token: &str,
+        tls: (&Path, &Path),
+        extra: &[&str],
+    ) -> Server {
+        Server::spawn_tls(bin, data_dir, root_token, tls, extra)
+    }
+
+    fn spawn_tls(
+        bin: &Path,
+        data_dir: &Path,
+        root_token: &str,
+        (cert, key): (&Path, &Path),
+        extra: &[&str],
+    ) -> Server {
+        let (c, k) = (cert.to_string_lossy(), key.to_string_lossy());
+        let mut args = vec!["--tls-cert", &c, "--tls-key", &k];
+        args.extend_from_slice(extra);
+        Server::spawn(bin, data_dir, root_token, &args, &[], Some(cert))
     }
 
     fn spawn(
@@ -84,6 +128,7 @@ impl Server {
         root_token: &str,
         args: &[&str],
         envs: &[(&str, &str)],
+        ca: Option<&Path>,
     ) -> Server {
         let mut child = Command::new(bin)
             .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -110,9 +155,11 @@ impl Server {
                     log.lock().unwrap()
                 )
             });
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(60))
-            .build();
+        let mut agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(60));
+        if let Some(ca) = ca {
+            agent = agent.tls_config(trusting(ca));
+        }
+        let agent = agent.build();
         Server {
             child,
             url,
@@ -122,6 +169,11 @@ impl Server {
             log,
             agent,
         }
+    }
+
+    /// The server's process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Kills the process with SIGKILL (no chance to flush anything) and waits for it.
@@ -247,7 +299,10 @@ fn spawn_reader(
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
             if let Some(sender) = &tx {
-                if let Some(at) = line.find("listening on http://") {
+                let at = line
+                    .find("listening on http://")
+                    .or_else(|| line.find("listening on https://"));
+                if let Some(at) = at {
                     let url = line[at + "listening on ".len()..]
                         .split_whitespace()
                         .next()
@@ -262,6 +317,22 @@ fn spawn_reader(
             l.push('\n');
         }
     });
+}
+
+/// A TLS client configuration that trusts the PEM certificates in `ca` and nothing else.
+pub fn trusting(ca: &Path) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
 }
 
 fn to_reply(res: Result<ureq::Response, ureq::Error>) -> Reply {

@@ -5,6 +5,7 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod operators;
 pub mod trail;
 
 use std::path::{Path, PathBuf};
