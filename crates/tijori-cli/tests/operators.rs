@@ -222,3 +222,75 @@ fn passwords_follow_the_rules_and_only_admins_manage_accounts() {
     );
     assert_eq!(unknown.status, 400);
 }
+
+/// Runs the `tijori` binary with `stdin` as standard input; answers (success, stdout, stderr).
+fn cli(args: &[&str], stdin: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(bin())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_cli_enrolls_with_a_qr_code_and_logs_in_from_stdin() {
+    let s = start("operators-cli");
+    let r = s.post(
+        "/v1/users",
+        Some(&s.root_token),
+        &json!({"username": "erum", "roles": ["auditor"]}),
+    );
+    let code = r.json["enrollment_code"].as_str().unwrap().to_owned();
+    let addr = s.url.as_str();
+    let (ok, out, err) = cli(
+        &["operator", "enroll", "--addr", addr, "--username", "erum"],
+        &format!("{code}\n{PASSWORD}\n"),
+    );
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains('▀') || out.contains('█'),
+        "a QR code is drawn: {out}"
+    );
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Secret: "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    assert!(out.contains(&format!("otpauth://totp/Tijori:erum?secret={secret}")));
+    assert!(!out.contains(PASSWORD) && !err.contains(PASSWORD));
+
+    let (ok, out, err) = cli(
+        &["operator", "login", "--addr", addr, "--username", "erum"],
+        &format!("{PASSWORD}\n{}\n", oathtool(&secret, 0)),
+    );
+    assert!(ok, "{out}{err}");
+    let token = out.trim();
+    assert!(
+        token.starts_with("tjo_") && !token.contains('\n'),
+        "the token alone: {out}"
+    );
+    assert_eq!(s.get("/v1/auth/session", Some(token)).status, 200);
+    // A wrong code: a non-zero exit with the server's message.
+    let (ok, _, err) = cli(
+        &["operator", "login", "--addr", addr, "--username", "erum"],
+        &format!("{PASSWORD}\n000000\n"),
+    );
+    assert!(!ok);
+    assert!(err.contains("401") && err.contains("login failed"), "{err}");
+}

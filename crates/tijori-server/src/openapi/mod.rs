@@ -459,6 +459,15 @@ fn request(required: &[&str], properties: Value) -> Value {
     schema
 }
 
+/// A list of role names: built-in (`admin`, `tokenizer`, `revealer`, `support`, `auditor`,
+/// `data_officer`) or custom (`PUT /v1/roles/{name}`).
+fn role_names(min_items: u64) -> Value {
+    json!({"type": "array", "minItems": min_items, "items": {"type": "string",
+        "pattern": "^[A-Za-z0-9._-]{1,128}$",
+        "description": "A built-in role (admin, tokenizer, revealer, support, auditor, \
+            data_officer) or a custom role's name."}})
+}
+
 fn schema_ref(name: &str) -> Value {
     component_ref("schemas", name)
 }

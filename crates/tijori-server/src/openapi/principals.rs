@@ -148,9 +148,7 @@ pub(super) fn schemas() -> Map<String, Value> {
     let schemas = json!({
         "CreatePrincipalRequest": request(&["name", "roles"], json!({
             "name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"},
-            "roles": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": [
-                "admin", "tokenizer", "revealer", "support", "auditor", "data_officer",
-            ]}},
+            "roles": super::role_names(1),
             "expires_at": expires_at,
             "allowed_cidrs": cidrs,
             "client_cert_sha256": cert,

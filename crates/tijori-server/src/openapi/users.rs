@@ -178,9 +178,7 @@ pub(super) fn schemas() -> Map<String, Value> {
     let string = json!({"type": "string"});
     let time = json!({"type": "string", "format": "date-time"});
     let maybe_time = json!({"type": "string", "format": "date-time", "nullable": true});
-    let roles = json!({"type": "array", "items": {"type": "string", "enum": [
-        "admin", "tokenizer", "revealer", "support", "auditor", "data_officer",
-    ]}});
+    let roles = super::role_names(0);
     let user_fields = json!({
         "id": string, "username": string, "roles": roles,
         "status": {"type": "string", "enum": ["enrollment_pending", "confirmation_pending",
@@ -218,7 +216,7 @@ pub(super) fn schemas() -> Map<String, Value> {
         })),
         "CreateUserRequest": request(&["username", "roles"], json!({
             "username": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"},
-            "roles": {"type": "array", "minItems": 1, "items": roles["items"].clone()},
+            "roles": super::role_names(1),
         })),
         "TrainingRequest": request(&["completed_at"], json!({"completed_at": time})),
         "EnrollRequest": request(&["username", "enrollment_code", "password"], json!({
