@@ -4,17 +4,12 @@
 //! ship without its row.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use axum::body::{to_bytes, Body};
 use axum::http::{Method, Request, StatusCode};
 use serde_json::{json, Value};
-use tijori_core::{SystemClock, Vault, VaultConfig};
-use tijori_crypto::DevKeyFile;
-use tijori_server::{app, AppState, Metrics, ServerConfig};
-use tijori_store::sqlite::SqliteStore;
 use tower::ServiceExt;
+
+mod common;
 
 const ROOT: &str = "root-token-for-matrix";
 const ROLES: [&str; 6] = [
@@ -95,22 +90,7 @@ async fn call(
 
 #[tokio::test]
 async fn every_operation_for_every_built_in_role() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("authz-matrix-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Arc::new(SqliteStore::open(&dir).unwrap());
-    let vault = Vault::open(store, Arc::new(SystemClock), VaultConfig::default())
-        .await
-        .unwrap();
-    let (provider, _) = DevKeyFile::load_or_create(&dir.join("root.key")).unwrap();
-    vault.unseal(Arc::new(provider)).await.unwrap();
-    vault.install_root_token(ROOT).await.unwrap();
-    let app = app(AppState {
-        vault: Arc::new(vault),
-        metrics: Arc::new(Metrics::default()),
-        config: ServerConfig::default(),
-    });
+    let app = common::router("authz-matrix", ROOT).await;
     let mut keys = Vec::new();
     for role in ROLES {
         let (status, body) = call(

@@ -2,38 +2,14 @@
 //! routed, and answers in our error format with a request id when called without a credential.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use axum::body::{to_bytes, Body};
 use axum::http::{Method, Request, StatusCode};
-use tijori_core::{SystemClock, Vault, VaultConfig};
-use tijori_crypto::DevKeyFile;
-use tijori_server::{app, AppState, Metrics, ServerConfig};
-use tijori_store::sqlite::SqliteStore;
 use tower::ServiceExt;
 
+mod common;
+
 async fn router(name: &str) -> axum::Router {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("routes-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Arc::new(SqliteStore::open(&dir).unwrap());
-    let vault = Vault::open(store, Arc::new(SystemClock), VaultConfig::default())
-        .await
-        .unwrap();
-    let (provider, _) = DevKeyFile::load_or_create(&dir.join("root.key")).unwrap();
-    vault.unseal(Arc::new(provider)).await.unwrap();
-    vault
-        .install_root_token("root-token-for-tests")
-        .await
-        .unwrap();
-    let state = AppState {
-        vault: Arc::new(vault),
-        metrics: Arc::new(Metrics::default()),
-        config: ServerConfig::default(),
-    };
-    app(state)
+    common::router(&format!("routes-{name}"), "root-token-for-tests").await
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //! change in single conditional statements (see [`UserStore`]).
 
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, OptionalExtension, Row};
 
 use super::SqliteStore;
 use crate::{LoginFailure, SessionRecord, StoreError, UserRecord, UserStore};
@@ -56,6 +57,30 @@ fn session_from_row(r: &Row<'_>) -> Result<SessionRecord, rusqlite::Error> {
     })
 }
 
+/// A user's columns, in [`USER_COLUMNS`] order, as `?1`..`?17`.
+fn user_values(u: &UserRecord) -> [Value; 17] {
+    let history = u.password_history.join(&HISTORY_SEPARATOR.to_string());
+    [
+        u.id.clone().into(),
+        u.username.clone().into(),
+        u.roles.join(",").into(),
+        u.password_hash.clone().into(),
+        history.into(),
+        u.enrollment_hash.clone().into(),
+        u.enrollment_expires_at.into(),
+        u.totp_sealed.clone().into(),
+        u.totp_confirmed.into(),
+        u.last_totp_step.into(),
+        u.failed_logins.into(),
+        u.locked_until.into(),
+        u.last_active_at.into(),
+        u.last_login_at.into(),
+        u.training_valid_until.into(),
+        u.created_at.into(),
+        u.disabled.into(),
+    ]
+}
+
 impl SqliteStore {
     fn user_where(
         &self,
@@ -102,25 +127,7 @@ impl UserStore for SqliteStore {
                          (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
                          ON CONFLICT(username) DO NOTHING"
                     ),
-                    params![
-                        u.id,
-                        u.username,
-                        u.roles.join(","),
-                        u.password_hash,
-                        u.password_history.join("\n"),
-                        u.enrollment_hash,
-                        u.enrollment_expires_at,
-                        u.totp_sealed,
-                        u.totp_confirmed,
-                        u.last_totp_step,
-                        u.failed_logins,
-                        u.locked_until,
-                        u.last_active_at,
-                        u.last_login_at,
-                        u.training_valid_until,
-                        u.created_at,
-                        u.disabled
-                    ],
+                    params_from_iter(user_values(&u)),
                 )?;
                 Ok(n > 0)
             })
@@ -137,25 +144,7 @@ impl UserStore for SqliteStore {
                      failed_logins = ?11, locked_until = ?12, last_active_at = ?13, \
                      last_login_at = ?14, training_valid_until = ?15, created_at = ?16, \
                      disabled = ?17 WHERE id = ?1",
-                    params![
-                        u.id,
-                        u.username,
-                        u.roles.join(","),
-                        u.password_hash,
-                        u.password_history.join("\n"),
-                        u.enrollment_hash,
-                        u.enrollment_expires_at,
-                        u.totp_sealed,
-                        u.totp_confirmed,
-                        u.last_totp_step,
-                        u.failed_logins,
-                        u.locked_until,
-                        u.last_active_at,
-                        u.last_login_at,
-                        u.training_valid_until,
-                        u.created_at,
-                        u.disabled
-                    ],
+                    params_from_iter(user_values(&u)),
                 )?;
                 Ok(n > 0)
             })

@@ -1,0 +1,31 @@
+//! The in-process router over a fresh, unsealed dev vault, for the server's tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tijori_core::{SystemClock, Vault, VaultConfig};
+use tijori_crypto::DevKeyFile;
+use tijori_server::{app, AppState, Metrics, ServerConfig};
+use tijori_store::sqlite::SqliteStore;
+
+/// The router of a new vault in a fresh data dir named after `name`, with `root` as its root
+/// token.
+pub async fn router(name: &str, root: &str) -> axum::Router {
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Arc::new(SqliteStore::open(&dir).unwrap());
+    let vault = Vault::open(store, Arc::new(SystemClock), VaultConfig::default())
+        .await
+        .unwrap();
+    let (provider, _) = DevKeyFile::load_or_create(&dir.join("root.key")).unwrap();
+    vault.unseal(Arc::new(provider)).await.unwrap();
+    vault.install_root_token(root).await.unwrap();
+    app(AppState {
+        vault: Arc::new(vault),
+        metrics: Arc::new(Metrics::default()),
+        config: ServerConfig::default(),
+    })
+}
