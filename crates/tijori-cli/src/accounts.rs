@@ -35,7 +35,8 @@ pub(crate) struct AccountArgs {
     inactive_days: u32,
 
     /// Operations that need a second operator's approval (dual control), comma-separated:
-    /// policy_change (custom roles), key_rotation, bulk_reveal. Recommended in production.
+    /// policy_change (custom roles), key_rotation, bulk_reveal, audit_export (over the API).
+    /// Recommended in production.
     #[arg(long, env = "TIJORI_DUAL_CONTROL", value_delimiter = ',', value_name = "OPS",
           value_parser = parse_guarded)]
     dual_control: Vec<Guarded>,
@@ -55,7 +56,7 @@ pub(crate) struct AccountArgs {
 
 fn parse_guarded(name: &str) -> Result<Guarded, String> {
     Guarded::parse(name).ok_or_else(|| {
-        format!("unknown operation '{name}'; use policy_change, key_rotation or bulk_reveal")
+        format!("unknown operation '{name}'; use policy_change, key_rotation, bulk_reveal or audit_export")
     })
 }
 

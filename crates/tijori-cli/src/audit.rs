@@ -130,11 +130,11 @@ pub(crate) fn verify(
 /// `tijori audit export`: JSON Lines with chain proofs, to a file or stdout.
 pub(crate) fn export(data_dir: &Path, out: Option<&Path>, after: i64) -> Result<ExitCode> {
     let store = open_store(data_dir)?;
-    let mut sink: Box<dyn Write> = match out {
+    let mut sink: Box<dyn Write + Send> = match out {
         Some(path) => Box::new(std::io::BufWriter::new(
             File::create(path).with_context(|| format!("creating {}", path.display()))?,
         )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
     let n = runtime()?.block_on(export::export(&store, after, i64::MAX, &mut sink, |n| {
         eprint!("\rexported {n} records");

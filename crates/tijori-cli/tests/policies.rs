@@ -160,7 +160,7 @@ fn dual_control_needs_a_second_operator() {
         &root_token(),
         &[
             "--dual-control",
-            "policy_change,key_rotation,bulk_reveal",
+            "policy_change,key_rotation,bulk_reveal,audit_export",
             "--bulk-reveal-threshold",
             "2",
         ],
@@ -291,6 +291,42 @@ fn dual_control_needs_a_second_operator() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["items"].as_array().unwrap().len(), 3);
 
+    // An export of the trail over the API: one approval serves every page until it expires,
+    // for its requester only; the pages verify with the public key alone.
+    let r = s.get("/v1/audit/export?limit=5", Some(&chand));
+    assert_eq!(r.status, 202, "{}", r.text);
+    let eid = r.json["id"].as_str().unwrap().to_owned();
+    assert_eq!(approve(&ayesha, &eid).status, 200);
+    let page = |after: u64, token: &str| {
+        let headers = [("x-tijori-approval", eid.as_str())];
+        s.call(
+            "GET",
+            &format!("/v1/audit/export?after={after}&limit=5"),
+            Some(token),
+            None,
+            &headers,
+        )
+    };
+    let (first, second) = (page(0, &chand), page(5, &chand));
+    assert_eq!((first.status, second.status), (200, 200), "{}", second.text);
+    assert_eq!(first.content_type.as_deref(), Some("application/x-ndjson"));
+    assert_eq!(page(0, &bilal).status, 403, "not the requester");
+    let file = s.data_dir.join("export.jsonl");
+    std::fs::write(&file, format!("{}{}", first.text, second.text)).unwrap();
+    let key = s.get("/v1/audit/public-key", Some(&chand)).json["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, out, err) = common::trail::audit_cmd(&[
+        "verify".as_ref(),
+        "--file".as_ref(),
+        file.as_os_str(),
+        "--public-key".as_ref(),
+        key.as_ref(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("10 records"), "{out}");
+
     let list = s.get("/v1/approvals", Some(&chand));
     assert_eq!(list.status, 200, "{}", list.text);
     let statuses: Vec<&str> = list.json["items"]
@@ -310,5 +346,5 @@ fn dual_control_needs_a_second_operator() {
         .iter()
         .filter(|r| r["operation"] == "approve" && r["outcome"] == "success")
         .count();
-    assert_eq!(approvals, 3);
+    assert_eq!(approvals, 4);
 }

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use tijori_crypto::{random_hex, sha256};
 use tijori_store::ApprovalRecord;
 
-use crate::policy::{authorize, Detokenize, Manage};
+use crate::policy::{authorize, Detokenize, Manage, ReadAudit};
 use crate::{CoreError, Principal, PrincipalKind, Vault};
 
 /// An operation that may be put under dual control.
@@ -26,13 +26,17 @@ pub enum Guarded {
     KeyRotation,
     /// Revealing more values in one request than the configured threshold.
     BulkReveal,
+    /// Exporting the audit trail over the API (`GET /v1/audit/export`). One approval covers
+    /// every page of the export until it expires.
+    AuditExport,
 }
 
 impl Guarded {
-    pub const ALL: [Guarded; 3] = [
+    pub const ALL: [Guarded; 4] = [
         Guarded::PolicyChange,
         Guarded::KeyRotation,
         Guarded::BulkReveal,
+        Guarded::AuditExport,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -40,6 +44,7 @@ impl Guarded {
             Guarded::PolicyChange => "policy_change",
             Guarded::KeyRotation => "key_rotation",
             Guarded::BulkReveal => "bulk_reveal",
+            Guarded::AuditExport => "audit_export",
         }
     }
 
@@ -52,7 +57,14 @@ impl Guarded {
         match self {
             Guarded::PolicyChange | Guarded::KeyRotation => authorize::<Manage>(p).is_ok(),
             Guarded::BulkReveal => authorize::<Detokenize>(p).is_ok(),
+            Guarded::AuditExport => authorize::<ReadAudit>(p).is_ok(),
         }
+    }
+
+    /// Whether an approval is spent by its first use. An export is read page by page, and
+    /// paging widens nothing: its approval holds until it expires.
+    const fn single_use(self) -> bool {
+        !matches!(self, Guarded::AuditExport)
     }
 }
 
@@ -201,7 +213,8 @@ impl Vault {
     }
 
     /// Spends an approval on the request it was given for: same operation, same requester,
-    /// same request, approved, within the window. Once only.
+    /// same request, approved, within the window. Once only, but for an export (see
+    /// [`Guarded::single_use`]).
     pub async fn use_approval(
         &self,
         requester: &Principal,
@@ -225,8 +238,11 @@ impl Vault {
             && rec.requested_by == requester.id
             && rec.status == "approved"
             && rec.expires_at > self.clock.now();
-        if !ok
-            || !self
+        if !ok {
+            return Err(refused);
+        }
+        if op.single_use()
+            && !self
                 .store
                 .decide_approval(id, "approved", "used", None, self.clock.now())
                 .await?

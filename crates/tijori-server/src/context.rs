@@ -141,6 +141,7 @@ fn operation(method: &Method, route: &str) -> String {
         ("GET", "/v1/audit") => "read_audit",
         ("GET", "/v1/audit/public-key") => "read_audit_public_key",
         ("POST", "/v1/audit/hash") => "audit_hash",
+        ("GET", "/v1/audit/export") => "export_audit",
         ("POST", "/v1/users") => "create_user",
         ("GET", "/v1/users") => "list_users",
         ("POST", "/v1/users/{id}/disable") => "disable_user",

@@ -63,6 +63,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/audit", get(routes::audit::list))
         .route("/v1/audit/public-key", get(routes::audit::public_key))
         .route("/v1/audit/hash", post(routes::audit::hash))
+        .route("/v1/audit/export", get(routes::audit::export))
         .route("/v1/tokens", post(routes::tokens::create))
         .route("/v1/tokens/batch", post(routes::tokens::batch))
         .route("/v1/tokens/search", post(routes::tokens::search))

@@ -55,8 +55,8 @@ fn needs(operation_id: &str) -> Needs {
         | "rotateKey" | "rewrapKeys" | "reencryptKeys" | "createUser" | "listUsers"
         | "disableUser" | "enableUser" | "unlockUser" | "resetUser" | "recordTraining"
         | "listRoles" | "getRole" | "putRole" | "deleteRole" => Roles(MANAGE),
-        "listAuditRecords" | "getAuditPublicKey" | "hashAuditValue" | "getTrainingReport"
-        | "listApprovals" => Roles(AUDIT),
+        "listAuditRecords" | "exportAudit" | "getAuditPublicKey" | "hashAuditValue"
+        | "getTrainingReport" | "listApprovals" => Roles(AUDIT),
         other => panic!("operation {other} has no row in the authorization matrix"),
     }
 }

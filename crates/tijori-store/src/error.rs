@@ -24,3 +24,37 @@ impl From<rusqlite::Error> for StoreError {
         }
     }
 }
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> StoreError {
+        match e.as_db_error() {
+            // A server error's DETAIL (and WHERE, HINT) can quote a row, as in `Key (token)=(...)
+            // already exists`: only the severity, SQLSTATE and primary message are kept.
+            Some(db) => StoreError::Unavailable(format!(
+                "{} {}: {}",
+                db.severity(),
+                db.code().code(),
+                db.message()
+            )),
+            // I/O, protocol, closed connection, configuration: the driver's own words, no data.
+            // Decoding a column goes through the postgres module's `col`, which answers `Corrupt`.
+            None => StoreError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> StoreError {
+        use deadpool_postgres::PoolError;
+        match e {
+            PoolError::Backend(e) => e.into(),
+            PoolError::Timeout(_) | PoolError::Closed | PoolError::NoRuntimeSpecified => {
+                StoreError::Unavailable(format!("database pool: {e}"))
+            }
+            // No hook is installed; were one to fail, its error could carry a server DETAIL.
+            PoolError::PostCreateHook(_) => {
+                StoreError::Unavailable("database pool: a new connection's setup failed".into())
+            }
+        }
+    }
+}

@@ -65,7 +65,7 @@ pub async fn export(
     store: &dyn Store,
     after: i64,
     through: i64,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
     mut progress: impl FnMut(u64),
 ) -> Result<u64, CoreError> {
     let checkpoints = checkpoints_after(store, after.saturating_sub(1)).await?;
@@ -104,7 +104,7 @@ pub async fn export(
     Ok(count)
 }
 
-fn write_line(out: &mut dyn Write, line: &Line) -> Result<(), CoreError> {
+fn write_line(out: &mut (dyn Write + Send), line: &Line) -> Result<(), CoreError> {
     serde_json::to_writer(&mut *out, line).map_err(|e| CoreError::Internal(e.to_string()))?;
     out.write_all(b"\n").map_err(io)
 }

@@ -21,7 +21,7 @@ mod query;
 mod verify;
 
 pub use ops::stored_public_key;
-pub use query::{AuditEntry, AuditFilter, AuditPage, MAX_PAGE};
+pub use query::{AuditEntry, AuditFilter, AuditPage, MAX_EXPORT, MAX_PAGE};
 pub use verify::{feed_store, verify, Verdict, Verifier};
 
 use std::sync::Arc;

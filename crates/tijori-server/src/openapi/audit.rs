@@ -11,7 +11,33 @@ pub(super) fn paths() -> Vec<(&'static str, Value)> {
         ("/v1/audit", json!({"get": list()})),
         ("/v1/audit/public-key", json!({"get": public_key()})),
         ("/v1/audit/hash", json!({"post": hash()})),
+        ("/v1/audit/export", json!({"get": export()})),
     ]
+}
+
+fn export() -> Value {
+    let lines = json!({"application/x-ndjson": {"schema": {"type": "string",
+        "description": "JSON Lines: `{\"checkpoint\": {seq, hash, time, signature}}` and \
+            `{seq, prev_hash, hash, record}`."}}});
+    json!({
+        "operationId": "exportAudit", "tags": ["audit"], "summary": "Export the audit trail",
+        "description": "Roles: `admin`, `auditor`, `data_officer`. The records numbered above \
+            `after`, at most `limit`, with their chain proofs and the signed checkpoints among \
+            them, in the format of `tijori audit export`: `tijori audit verify --file` checks \
+            a saved copy with the public key alone. Under dual control (`audit_export`) the \
+            first call answers `202`; once a second operator approves, the same approval (in \
+            `x-tijori-approval`) serves every page until it expires.",
+        "parameters": [
+            query("after", "Records numbered above this (0: from the start).", json!({"type": "integer", "minimum": 0})),
+            query("limit", "Most records (default 10,000).", json!({"type": "integer", "minimum": 1, "maximum": 100_000})),
+            super::policy::approval_header(),
+        ],
+        "responses": {
+            "200": super::answer("Records in the export format.", Some(lines)),
+            "202": super::policy::pending(),
+            "400": fail("BadRequest"),
+        },
+    })
 }
 
 fn query(name: &str, description: &str, schema: Value) -> Value {

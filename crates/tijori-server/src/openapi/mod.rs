@@ -481,7 +481,7 @@ mod tests {
     use super::*;
 
     /// Every operation the server answers.
-    const OPERATIONS: [(&str, &str); 46] = [
+    const OPERATIONS: [(&str, &str); 47] = [
         ("/v1/health", "get"),
         ("/v1/openapi.json", "get"),
         ("/v1/tokens", "post"),
@@ -501,6 +501,7 @@ mod tests {
         ("/v1/audit", "get"),
         ("/v1/audit/public-key", "get"),
         ("/v1/audit/hash", "post"),
+        ("/v1/audit/export", "get"),
         ("/v1/sys/unseal", "post"),
         ("/v1/sys/unseal", "get"),
         ("/v1/subjects/{subject}", "delete"),

@@ -160,7 +160,7 @@ pub(super) fn schemas() -> Map<String, Value> {
         })),
         "Approval": object(&["id", "operation", "summary", "requested_by", "requested_at",
             "expires_at", "status", "decided_by", "decided_at"], json!({
-            "id": string, "operation": {"type": "string", "enum": ["policy_change", "key_rotation", "bulk_reveal"]},
+            "id": string, "operation": {"type": "string", "enum": ["policy_change", "key_rotation", "bulk_reveal", "audit_export"]},
             "summary": string, "requested_by": string, "requested_at": time, "expires_at": time,
             "status": {"type": "string", "enum": ["pending", "approved", "denied", "used", "expired"]},
             "decided_by": maybe, "decided_at": maybe_time,

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use tijori_core::approval::Guarded;
 use tijori_core::audit::{AuditFilter, Outcome};
 use tijori_core::policy::{authorize, ReadAudit};
 use tijori_types::{DataType, ErrorCode};
@@ -119,4 +120,57 @@ pub(crate) async fn hash(
     let hmac = s.vault.audit_hash(ty, &req.value)?;
     note_value(Some(hmac.clone()));
     Ok(Json(json!({ "hmac": hmac })).into_response())
+}
+
+/// `GET /v1/audit/export?after=&limit=`: the trail in the export format (JSON Lines with chain
+/// proofs and checkpoints), up to 100,000 records a page; `tijori audit verify --file` checks
+/// a saved copy with the public key alone. Under dual control (`audit_export`) the first call
+/// answers `202`; one approval then covers every page until it expires.
+pub(crate) async fn export(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    headers: axum::http::HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let auth = authorize::<ReadAudit>(&p)?;
+    let (mut after, mut limit) = (0i64, 10_000i64);
+    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "after" => {
+                after = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| bad("after takes a record number (0 for the start)"))?
+            }
+            "limit" => {
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=tijori_core::audit::MAX_EXPORT).contains(n))
+                    .ok_or_else(|| bad("limit takes a number from 1 to 100000"))?
+            }
+            _ => return Err(bad("unknown query parameter; use after, limit")),
+        }
+    }
+    let summary = || "export the audit trail".to_owned();
+    let guard = super::policy::guard(
+        &s,
+        &p,
+        Guarded::AuditExport,
+        "/v1/audit/export",
+        b"",
+        &headers,
+        summary,
+    );
+    if let Some(pending) = guard.await? {
+        return Ok(pending);
+    }
+    let lines = s.vault.export_audit(&auth, after, limit).await?;
+    let mut resp = lines.into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/x-ndjson"),
+    );
+    Ok(resp)
 }
