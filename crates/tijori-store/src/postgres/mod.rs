@@ -25,7 +25,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{Config, NoTls, Row};
 
-use crate::{DataKeyRecord, IdempotencyRecord, IdempotencyStore, MetaStore, StoreError, TokenRecord};
+use crate::{
+    DataKeyRecord, IdempotencyRecord, IdempotencyStore, MetaStore, StoreError, TokenRecord,
+};
 
 /// Most connections one node holds open. A request needs one for a few milliseconds; the
 /// audit append of every request queues on its advisory lock, not on the pool.
@@ -138,7 +140,12 @@ impl PgStore {
     ) -> Result<Vec<T>, StoreError> {
         let client = self.client().await?;
         let stmt = client.prepare_cached(sql).await?;
-        client.query(&stmt, params).await?.iter().map(decode).collect()
+        client
+            .query(&stmt, params)
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
     }
 
     /// Runs a query of at most one row and decodes it.
@@ -163,7 +170,8 @@ impl PgStore {
 fn valid_schema_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         && !s.as_bytes()[0].is_ascii_digit()
         && !s.starts_with("pg_")
 }
@@ -227,8 +235,12 @@ pub(crate) async fn xact_lock(
     tx: &deadpool_postgres::Transaction<'_>,
     class: i32,
 ) -> Result<(), StoreError> {
+    // With no schema on the search path `hashtext` would be NULL and the (strict) lock function
+    // would lock nothing: the COALESCE keeps it a lock, whatever follows.
     let stmt = tx
-        .prepare_cached("SELECT pg_advisory_xact_lock($1::INTEGER, hashtext(current_schema()))")
+        .prepare_cached(
+            "SELECT pg_advisory_xact_lock($1::INTEGER, hashtext(COALESCE(current_schema(), '')))",
+        )
         .await?;
     tx.execute(&stmt, &[&class]).await?;
     Ok(())
@@ -284,11 +296,8 @@ impl IdempotencyStore for PgStore {
     }
 
     async fn purge_idempotency(&self, before: i64) -> Result<u64, StoreError> {
-        self.execute(
-            "DELETE FROM idempotency WHERE created_at < $1",
-            &[&before],
-        )
-        .await
+        self.execute("DELETE FROM idempotency WHERE created_at < $1", &[&before])
+            .await
     }
 }
 

@@ -1,7 +1,8 @@
-//! The PostgreSQL schema, as numbered migrations recorded in `schema_migrations`. A migration is
-//! never edited once released; a change is a new entry. Nodes starting together take turns
-//! under one session advisory lock, on a connection of its own that is closed afterwards (a
-//! lock left behind by an error goes with it, and never into the pool).
+//! The PostgreSQL schema, as numbered migrations recorded in `tijori_schema_migrations` (not
+//! `schema_migrations`, which other tools use in shared databases). A migration is never edited
+//! once released; a change is a new entry. Nodes starting together take turns under one
+//! session advisory lock, on a connection of its own that is closed afterwards (a lock left
+//! behind by an error goes with it, and never into the pool).
 //!
 //! The tables mirror the SQLite store's, column for column, so both answer alike: `BIGINT` for
 //! every integer, `BYTEA` for bytes, `BOOLEAN` for flags, lists as comma-separated `TEXT`. Text
@@ -159,25 +160,45 @@ async fn migrate_on(client: &mut Client, schema: Option<&str>) -> Result<(), Sto
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await?;
+    // Each object is looked for before it is created, so that a node whose role may use but
+    // not create (a least-privilege runtime role, once an operator migrated) starts all the same.
     if let Some(schema) = schema {
-        // The name was checked to be a plain lowercase identifier (see `connect_in_schema`).
+        let found = client
+            .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])
+            .await?;
+        if found.is_none() {
+            // The name was checked to be a plain lowercase identifier (see `connect_in_schema`).
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .await?;
+        }
+    }
+    let found = client
+        .query_one(
+            "SELECT to_regclass('tijori_schema_migrations') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .try_get::<_, bool>(0)
+        .map_err(|e| StoreError::Corrupt(format!("tijori_schema_migrations: {e}")))?;
+    if !found {
         client
-            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS tijori_schema_migrations (
+                    version    BIGINT      PRIMARY KEY,
+                    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                )",
+            )
             .await?;
     }
-    client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                version    BIGINT      PRIMARY KEY,
-                applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-            )",
-        )
-        .await?;
     let current: i64 = client
-        .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM tijori_schema_migrations",
+            &[],
+        )
         .await?
         .try_get(0)
-        .map_err(|e| StoreError::Corrupt(format!("schema_migrations: {e}")))?;
+        .map_err(|e| StoreError::Corrupt(format!("tijori_schema_migrations: {e}")))?;
     let newest = MIGRATIONS.len() as i64;
     if current > newest {
         return Err(StoreError::Corrupt(format!(
@@ -190,7 +211,7 @@ async fn migrate_on(client: &mut Client, schema: Option<&str>) -> Result<(), Sto
         let tx = client.transaction().await?;
         tx.batch_execute(sql).await?;
         tx.execute(
-            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            "INSERT INTO tijori_schema_migrations (version) VALUES ($1)",
             &[&(i as i64 + 1)],
         )
         .await?;
