@@ -7,6 +7,13 @@
 //!
 //! Unsealing a production vault is dual control by construction: the key-share threshold is
 //! at least 2, so no single custodian can unseal.
+//!
+//! Whoever creates or resets an operator account holds its enrollment code, so the account
+//! (and any account it issues in turn) never approves that principal's requests. Every
+//! account traces back to the root token, so the root token's own requests are never
+//! approvable: under dual control, operators ask. The root token creates the first operators
+//! and should then be disabled by one of them (`POST /v1/principals/root/disable`): its holder held
+//! every code it issued.
 
 use std::collections::HashSet;
 
@@ -103,6 +110,9 @@ pub struct Approval {
     pub decided_at: Option<i64>,
 }
 
+/// Longest line of account issuers followed.
+const MAX_ISSUERS: usize = 32;
+
 /// The fingerprint an approval is bound to: the operation, the path and the body.
 pub fn fingerprint(op: Guarded, path: &str, body: &[u8]) -> [u8; 32] {
     let mut text = Vec::with_capacity(path.len() + body.len() + 32);
@@ -187,6 +197,12 @@ impl Vault {
                 "you cannot approve your own request: a second operator must",
             ));
         }
+        if self.issued_by(&approver.id, &rec.requested_by).await? {
+            return Err(CoreError::Forbidden(
+                "your account was issued by the requester (or by an account they issued), who \
+                 held its enrollment code: another operator must approve",
+            ));
+        }
         if !op.may_approve(approver) {
             return Err(CoreError::Forbidden(
                 "your roles do not allow the operation you are asked to approve",
@@ -210,6 +226,27 @@ impl Vault {
             .await?
             .ok_or(CoreError::NoSuch("no such approval request"))?;
         Ok(self.view(rec))
+    }
+
+    /// Whether `issuer` issued account `id`, or an account up its line of issuers: whoever
+    /// holds an enrollment code can enroll in the person's place, so every account they issue,
+    /// and every account those issue, may be theirs.
+    async fn issued_by(&self, id: &str, issuer: &str) -> Result<bool, CoreError> {
+        let mut current = id.to_owned();
+        for _ in 0..MAX_ISSUERS {
+            let Some(user) = self.store.user(&current).await? else {
+                return Ok(false);
+            };
+            if user.issued_by == issuer {
+                return Ok(true);
+            }
+            if user.issued_by.is_empty() || user.issued_by == current {
+                return Ok(false);
+            }
+            current = user.issued_by;
+        }
+        // A line longer than this is refused rather than followed further.
+        Ok(true)
     }
 
     /// Spends an approval on the request it was given for: same operation, same requester,

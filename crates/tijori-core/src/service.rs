@@ -223,7 +223,7 @@ impl Vault {
                     .token_by_index(prepared.ty.as_str(), index, now)
                     .await?
                 {
-                    answers.push(Some(Ok((response(&rec), false))));
+                    answers.push(Some(existing(auth, &rec)));
                     continue;
                 }
             }
@@ -248,9 +248,7 @@ impl Vault {
             for ((slot, made), outcome) in pending.into_iter().zip(made).zip(outcomes) {
                 match outcome {
                     InsertOutcome::Inserted => answers[slot.0] = Some(Ok((made, true))),
-                    InsertOutcome::Existing(existing) => {
-                        answers[slot.0] = Some(Ok((response(&existing), false)))
-                    }
+                    InsertOutcome::Existing(rec) => answers[slot.0] = Some(existing(auth, &rec)),
                     InsertOutcome::TokenTaken => retry.push(slot),
                 }
             }
@@ -311,7 +309,7 @@ impl Vault {
             if let Some(info) = self.cvc.info(token, now)? {
                 let reveal = auth.reveal_for(cvc_type, info.subject.as_deref());
                 if reveal == Reveal::None {
-                    out.push(Err(CoreError::Forbidden(ITEM_DENIED)));
+                    out.push(Err(CoreError::NotFound));
                     continue;
                 }
                 // Taken only once the caller may see it: a refused look leaves the code.
@@ -366,7 +364,9 @@ impl Vault {
                 )
             }
             Reveal::Masked => Zeroizing::new(rec.masked.clone()),
-            Reveal::None => return Err(CoreError::Forbidden(ITEM_DENIED)),
+            // Outside the caller's rules a token is as unknown as a missing one (as in
+            // `describe`): a different answer would tell that it exists.
+            Reveal::None => return Err(CoreError::NotFound),
         };
         Ok(Detokenized {
             token: rec.token.clone(),
@@ -449,5 +449,17 @@ impl Vault {
         } else {
             Err(CoreError::NotFound)
         }
+    }
+}
+
+/// The answer for a deterministic token that already exists: its token, if the caller's rules
+/// cover it. One outside them (another tenant's subject) is refused: answering it would hand
+/// over another tenant's token, subject and metadata. The refusal does tell that the value is
+/// tokenized elsewhere; it is audited like every refusal.
+fn existing(auth: &Authorized<'_, Tokenize>, rec: &TokenRecord) -> Tokenized {
+    if auth.allows(&rec.data_type, rec.subject.as_deref()) {
+        Ok((response(rec), false))
+    } else {
+        Err(CoreError::Forbidden(ITEM_DENIED))
     }
 }

@@ -169,3 +169,78 @@ async fn custom_roles_are_versioned_and_checked() {
         "deleted roles are not listed"
     );
 }
+
+/// Whoever issued an account (created or reset it) held its enrollment code: neither that
+/// account nor any it issued may approve their requests, and the root token's requests are
+/// never approvable.
+#[tokio::test]
+async fn accounts_never_approve_for_their_issuers() {
+    let (v, _) = vault("issuers").await;
+    let root = person("root", PrincipalKind::Root, &[Role::Admin]);
+    let as_root = authorize::<Manage>(&root).unwrap();
+    let a = v
+        .create_user(&as_root, "ayesha", &["admin".into()])
+        .await
+        .unwrap()
+        .user;
+    let b = v
+        .create_user(&as_root, "bilal", &["admin".into()])
+        .await
+        .unwrap()
+        .user;
+    let ayesha = person(&a.id, PrincipalKind::Operator, &[Role::Admin]);
+    let bilal = person(&b.id, PrincipalKind::Operator, &[Role::Admin]);
+    // Ayesha issues chand, chand issues dua: both may be ayesha.
+    let as_ayesha = authorize::<Manage>(&ayesha).unwrap();
+    let c = v
+        .create_user(&as_ayesha, "chand", &["admin".into()])
+        .await
+        .unwrap()
+        .user;
+    let chand = person(&c.id, PrincipalKind::Operator, &[Role::Admin]);
+    let d = v
+        .create_user(
+            &authorize::<Manage>(&chand).unwrap(),
+            "dua",
+            &["admin".into()],
+        )
+        .await
+        .unwrap()
+        .user;
+    let dua = person(&d.id, PrincipalKind::Operator, &[Role::Admin]);
+    let print = fingerprint(Guarded::PolicyChange, "/v1/roles/x", b"{}");
+    let req = v
+        .request_approval(&ayesha, Guarded::PolicyChange, print, "x".into())
+        .await
+        .unwrap();
+    for not_allowed in [&chand, &dua] {
+        assert!(matches!(
+            v.decide_approval(not_allowed, &req.id, true).await,
+            Err(CoreError::Forbidden(_))
+        ));
+    }
+    assert_eq!(
+        v.decide_approval(&bilal, &req.id, true)
+            .await
+            .unwrap()
+            .status,
+        "approved"
+    );
+    let from_root = v
+        .request_approval(&root, Guarded::PolicyChange, print, "x".into())
+        .await
+        .unwrap();
+    for anyone in [&ayesha, &bilal, &chand, &dua] {
+        assert!(v
+            .decide_approval(anyone, &from_root.id, true)
+            .await
+            .is_err());
+    }
+    // A reset hands the code to the resetter: bilal reset by ayesha no longer approves hers.
+    v.reset_user(&as_ayesha, &b.id).await.unwrap();
+    let again = v
+        .request_approval(&ayesha, Guarded::PolicyChange, print, "x".into())
+        .await
+        .unwrap();
+    assert!(v.decide_approval(&bilal, &again.id, true).await.is_err());
+}

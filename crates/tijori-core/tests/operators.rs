@@ -411,3 +411,68 @@ async fn lapsed_training_stops_reveals() {
         "future date refused"
     );
 }
+
+/// A sealed vault answers every name alike (a `Sealed` for known names only would tell them).
+#[tokio::test]
+async fn a_sealed_vault_answers_every_name_alike() {
+    let f = fixture("sealed").await;
+    f.enrolled("amina", &["support"]).await;
+    let a = admin();
+    f.vault.seal(&authorize::<Manage>(&a).unwrap()).unwrap();
+    for name in ["amina", "nobody"] {
+        let r = f.vault.login(name, pw(PASSWORD), "000000").await.result;
+        assert!(matches!(r, Err(CoreError::Sealed)), "{name}");
+    }
+}
+
+/// Attempts made in parallel are each counted before they are checked: the account locks, and
+/// the right password and code are then refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_attempts_cannot_outrun_the_lockout() {
+    let f = fixture("parallel").await;
+    let (_, app) = f.enrolled("amina", &["support"]).await;
+    let vault = Arc::new(f.vault);
+    let tries: Vec<_> = (0..20)
+        .map(|i| {
+            let v = vault.clone();
+            tokio::spawn(async move {
+                v.login("amina", pw(&format!("wrong-password-{i}")), "000000")
+                    .await
+                    .result
+                    .is_err()
+            })
+        })
+        .collect();
+    for t in tries {
+        assert!(t.await.unwrap());
+    }
+    let now = vault.now() as u64;
+    let r = vault
+        .login("amina", pw(PASSWORD), &app.code_at(now))
+        .await
+        .result;
+    assert!(matches!(r, Err(CoreError::LoginFailed)));
+    let a = admin();
+    let listed = vault
+        .users(&authorize::<Manage>(&a).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(listed[0].status, UserStatus::Locked);
+}
+
+/// A change read before another write is refused and read again, never written over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_password_change_never_undoes_a_disable() {
+    let f = fixture("clobber").await;
+    let (id, _) = f.enrolled("amina", &["support"]).await;
+    let a = admin();
+    let auth = authorize::<Manage>(&a).unwrap();
+    let change = f
+        .vault
+        .change_password(&id, pw(PASSWORD), pw("lantern-river-77-kite"));
+    let disable = f.vault.set_user_disabled(&auth, &id, true);
+    let (_, disabled) = tokio::join!(change, disable);
+    disabled.unwrap();
+    let listed = f.vault.users(&auth).await.unwrap();
+    assert_eq!(listed[0].status, UserStatus::Disabled);
+}

@@ -526,3 +526,40 @@ async fn another_nodes_changes_arrive_with_a_reload() {
         "a reload is all it takes"
     );
 }
+
+/// A deterministic token of another tenant's value is not handed to a tenant-scoped caller.
+#[tokio::test]
+async fn deterministic_tokens_stay_inside_their_tenant() {
+    let f = fixture("tenant").await;
+    let everyone = who(&[Role::Tokenizer]);
+    let rule: tijori_core::policy::Rule = serde_json::from_value(serde_json::json!(
+        {"types": ["*"], "operations": ["tokenize", "search"], "subject_prefix": "m7:"}
+    ))
+    .unwrap();
+    let m7 = Principal {
+        roles: vec![],
+        custom_rules: Arc::from(vec![rule]),
+        ..who(&[])
+    };
+    let req = |subject: &str| {
+        serde_json::from_value(serde_json::json!({"type": "card_number",
+            "value": "4111111111111111", "deterministic": true, "subject": subject}))
+        .unwrap()
+    };
+    let (theirs, _) = f
+        .vault
+        .tokenize(&authorize::<Tokenize>(&everyone).unwrap(), req("m8:c1"))
+        .await
+        .unwrap();
+    let mine = f
+        .vault
+        .tokenize(&authorize::<Tokenize>(&m7).unwrap(), req("m7:c9"))
+        .await;
+    assert!(matches!(mine, Err(CoreError::Forbidden(_))), "{theirs:?}");
+    let again = f
+        .vault
+        .tokenize(&authorize::<Tokenize>(&everyone).unwrap(), req("m8:c1"))
+        .await
+        .unwrap();
+    assert_eq!(again.0.token, theirs.token);
+}

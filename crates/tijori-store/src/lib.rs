@@ -148,7 +148,9 @@ pub trait UserStore: Send + Sync {
     async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>, StoreError>;
     /// `false` if the username is taken.
     async fn insert_user(&self, user: UserRecord) -> Result<bool, StoreError>;
-    /// Replaces every field of the user with this id; `false` if there is none.
+    /// Replaces every field of the user with this id and bumps its revision, only if the
+    /// stored revision is still `user.revision`; `false` if there is no such user or it was
+    /// changed meanwhile (read it again and retry).
     async fn update_user(&self, user: UserRecord) -> Result<bool, StoreError>;
     /// Counts a failed login. Once `max` failures are counted the account is locked until
     /// `lock_until`; a failure while locked does not extend the lock; the first failure after
@@ -161,8 +163,9 @@ pub trait UserStore: Send + Sync {
         lock_until: i64,
     ) -> Result<LoginFailure, StoreError>;
     /// Records a successful login with the code of TOTP step `step`: only if that step is newer
-    /// than the last one accepted (`false`: a replayed code). Clears the failure count and the
-    /// lock, confirms the authenticator.
+    /// than the last one accepted (`false`: a replayed code) and the account is neither locked
+    /// at `now` nor disabled. Clears the failure count and the lock, confirms the
+    /// authenticator.
     async fn login_succeeded(&self, id: &str, step: i64, now: i64) -> Result<bool, StoreError>;
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError>;
     async fn session(&self, hash: &[u8]) -> Result<Option<SessionRecord>, StoreError>;

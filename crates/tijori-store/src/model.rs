@@ -127,6 +127,12 @@ pub struct UserRecord {
     pub training_valid_until: Option<i64>,
     pub created_at: i64,
     pub disabled: bool,
+    /// Who created the account or last reset it, and so held its enrollment code: that
+    /// principal's dual-control requests cannot be approved from this account.
+    pub issued_by: String,
+    /// Bumped by every write; [`crate::UserStore::update_user`] succeeds only on the revision it
+    /// read, so a change made from a stale read is refused, never written over a newer one.
+    pub revision: i64,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -183,9 +189,9 @@ pub struct RoleRecord {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApprovalRecord {
     pub id: String,
-    /// What is asked: `policy.change`, `key.rotate`, `audit.export`, `detokenize.bulk`, ...
+    /// What is asked: `policy_change`, `key_rotation`, `bulk_reveal`, `audit_export`.
     pub operation: String,
-    /// Keyed fingerprint of the exact request, so the approval covers that request only.
+    /// SHA-256 of the exact request, so the approval covers that request only.
     pub fingerprint: Vec<u8>,
     /// What the approver is shown (never a value): e.g. the role and its rules, or a count.
     pub summary: String,

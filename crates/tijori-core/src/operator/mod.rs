@@ -1,9 +1,11 @@
 //! Operators: the people who use the vault (PCI DSS 8). Each has a unique username, roles, a
 //! password hashed with Argon2id and a mandatory TOTP second factor, and logs in for a session
 //! that idles out. An administrator creates the account and hands over a one-time enrollment
-//! code; the person then sets their own password and receives their own TOTP secret, so the
-//! administrator never holds either factor. The first login with a valid code confirms the
-//! authenticator.
+//! code; the person then sets their own password and receives their own TOTP secret. The
+//! administrator held the code, and could have enrolled in the person's place: so the account
+//! records who issued it, and can never approve that principal's dual-control requests
+//! (under dual control, creating and resetting accounts needs a second operator too). The
+//! first login with a valid code confirms the authenticator.
 //!
 //! A failed login never says which factor was wrong, or whether the account exists, is locked
 //! or disabled, and it costs one Argon2 run either way. Codes are accepted once (the store
@@ -83,7 +85,7 @@ impl Vault {
     /// enrollment code, to hand to the person (it is stored only as a hash).
     pub async fn create_user(
         &self,
-        _auth: &Authorized<'_, Manage>,
+        auth: &Authorized<'_, Manage>,
         username: &str,
         roles: &[String],
     ) -> Result<NewUser, CoreError> {
@@ -110,6 +112,8 @@ impl Vault {
             training_valid_until: None,
             created_at: now,
             disabled: false,
+            issued_by: auth.principal().id.clone(),
+            revision: 0,
         };
         if !self.store.insert_user(rec.clone()).await? {
             return Err(CoreError::Conflict(
@@ -197,23 +201,38 @@ impl Vault {
         };
         password::check_rules(&new, &user.username)?;
         let history = user.password_history.clone();
-        let hash = blocking(move || {
-            if !verify_password(&current, &stored) {
-                return Err(CoreError::InvalidRequest(
-                    "the current password is wrong; nothing was changed",
-                ));
+        let checked = stored.clone();
+        let verified = blocking(move || {
+            if !verify_password(&current, &checked) {
+                return Ok(None);
             }
-            let mut previous = vec![stored.as_str()];
+            let mut previous = vec![checked.as_str()];
             previous.extend(history.iter().map(String::as_str));
             password::check_not_reused(&new, &previous)?;
-            Ok((hash_password(&new)?, stored))
+            Ok::<_, CoreError>(Some(hash_password(&new)?))
         })
         .await??;
-        let (hash, old) = hash;
-        user.password_history.insert(0, old);
-        user.password_history.truncate(password::REMEMBERED - 1);
+        let Some(hash) = verified else {
+            // A wrong current password counts like a failed login: a stolen session cannot
+            // guess the password without locking the account.
+            let now = self.clock.now();
+            let p = &self.config.operators;
+            self.store
+                .login_failed(&user.id, now, p.max_failures, now + p.lockout_secs)
+                .await?;
+            return Err(CoreError::InvalidRequest(
+                "the current password is wrong; nothing was changed",
+            ));
+        };
+        push_history(&mut user, stored);
         user.password_hash = Some(hash);
-        self.store.update_user(user).await?;
+        if !self.store.update_user(user).await? {
+            return Err(CoreError::Conflict(
+                "the account changed meanwhile; nothing was changed, try again",
+            ));
+        }
+        // Every session ends, this one included: the new password starts afresh.
+        self.store.delete_user_sessions(user_id).await?;
         Ok(())
     }
 
@@ -260,21 +279,22 @@ impl Vault {
     /// and TOTP secret are dropped, every session ends, and a new enrollment code is issued.
     pub async fn reset_user(
         &self,
-        _auth: &Authorized<'_, Manage>,
+        auth: &Authorized<'_, Manage>,
         id: &str,
     ) -> Result<NewUser, CoreError> {
         let now = self.clock.now();
         let (code, hash) = enrollment_code()?;
         let expires = now + self.config.operators.enrollment_secs;
+        let issuer = auth.principal().id.clone();
         let user = self
             .change_user(id, |u| {
                 if let Some(old) = u.password_hash.take() {
-                    u.password_history.insert(0, old);
-                    u.password_history.truncate(password::REMEMBERED - 1);
+                    push_history(u, old);
                 }
                 u.totp_sealed = None;
                 u.totp_confirmed = false;
-                u.enrollment_hash = Some(hash);
+                u.issued_by = issuer.clone();
+                u.enrollment_hash = Some(hash.clone());
                 u.enrollment_expires_at = Some(expires);
                 u.failed_logins = 0;
                 u.locked_until = None;
@@ -324,24 +344,39 @@ impl Vault {
         Ok(due)
     }
 
-    /// Reads, changes and writes one account; every change but a training record ends its
-    /// sessions, so a disabled or reset account is out at once.
+    /// Reads, changes and writes one account, reading again if another write came between
+    /// (logins change counters all the time). Disabling or resetting ends its sessions at once.
     async fn change_user(
         &self,
         id: &str,
-        change: impl FnOnce(&mut UserRecord),
+        change: impl Fn(&mut UserRecord),
     ) -> Result<User, CoreError> {
-        let mut user = self.store.user(id).await?.ok_or(CoreError::UserNotFound)?;
-        let before = (user.disabled, user.password_hash.is_some());
-        change(&mut user);
-        if !self.store.update_user(user.clone()).await? {
-            return Err(CoreError::UserNotFound);
+        for _ in 0..CHANGE_ATTEMPTS {
+            let mut user = self.store.user(id).await?.ok_or(CoreError::UserNotFound)?;
+            let before = (user.disabled, user.password_hash.is_some());
+            change(&mut user);
+            if !self.store.update_user(user.clone()).await? {
+                continue;
+            }
+            if user.disabled && !before.0 || before.1 && user.password_hash.is_none() {
+                self.store.delete_user_sessions(&user.id).await?;
+            }
+            user.revision += 1;
+            return Ok(self.user_view(&user));
         }
-        if user.disabled && !before.0 || before.1 && user.password_hash.is_none() {
-            self.store.delete_user_sessions(&user.id).await?;
-        }
-        Ok(self.user_view(&user))
+        Err(CoreError::Conflict(
+            "the account keeps changing (logins under way?); try again",
+        ))
     }
+}
+
+/// Tries of a read-change-write that lost to another write.
+const CHANGE_ATTEMPTS: usize = 5;
+
+/// Keeps `old` as the newest remembered password.
+fn push_history(user: &mut UserRecord, old: String) {
+    user.password_history.insert(0, old);
+    user.password_history.truncate(password::REMEMBERED - 1);
 }
 
 /// A fresh enrollment code and its hash.

@@ -30,13 +30,20 @@ pub struct LoginAttempt {
 
 impl Vault {
     /// Checks username, password and one-time code. Any failure answers the same
-    /// [`CoreError::LoginFailed`] after the same Argon2 work.
+    /// [`CoreError::LoginFailed`] after the same work: one counted attempt and one Argon2 run,
+    /// whether or not the name exists. A sealed vault answers `Sealed` for every name.
     pub async fn login(
         &self,
         username: &str,
         password: Zeroizing<String>,
         code: &str,
     ) -> LoginAttempt {
+        if let Err(e) = self.keyring.keys() {
+            return LoginAttempt {
+                user_id: None,
+                result: Err(e),
+            };
+        }
         let user = match self.store.user_by_name(username).await {
             Ok(u) => u,
             Err(e) => {
@@ -49,24 +56,41 @@ impl Vault {
         let user_id = user.as_ref().map(|u| u.id.clone());
         let result = match user {
             Some(user) => self.login_as(user, password, code).await,
-            None => match password_matches(password, None).await {
-                Ok(_) => Err(CoreError::LoginFailed),
-                Err(e) => Err(e),
-            },
+            None => self.no_such_user(password).await,
         };
         LoginAttempt { user_id, result }
     }
 
+    /// The work of a login for a name without an account: a counted attempt that finds no
+    /// row, and an Argon2 run.
+    async fn no_such_user(&self, password: Zeroizing<String>) -> Result<Session, CoreError> {
+        let now = self.clock.now();
+        self.store.login_failed("", now, 1, now).await?;
+        password_matches(password, None).await?;
+        Err(CoreError::LoginFailed)
+    }
+
     async fn login_as(
         &self,
-        mut user: UserRecord,
+        user: UserRecord,
         password: Zeroizing<String>,
         code: &str,
     ) -> Result<Session, CoreError> {
         let keys = self.keyring.keys()?;
         let now = self.clock.now();
         let policy = &self.config.operators;
-        let locked = user.locked_until.is_some_and(|t| t > now);
+        // Every attempt is counted before it is checked, and a success clears the count: so
+        // attempts made in parallel get no more checks than the limit allows.
+        let lock_until = now + policy.lockout_secs;
+        let attempt = self
+            .store
+            .login_failed(&user.id, now, policy.max_failures, lock_until)
+            .await?;
+        // The store never extends a lock, so a lock ending at `lock_until` is this attempt's.
+        if attempt.locked_until == Some(lock_until) {
+            self.audit_user_event(&user.id, "user.lock").await?;
+        }
+        let locked = attempt.locked_until.is_some_and(|t| t > now);
         let inactive = now - user.last_active_at > policy.inactive_days * 86_400;
         // Work is the same whatever the state: one Argon2 run.
         let stored = if user.disabled || locked || inactive {
@@ -76,11 +100,7 @@ impl Vault {
         };
         let password_ok = password_matches(password, stored).await?;
         if inactive && !user.disabled {
-            user.disabled = true;
-            self.store.update_user(user.clone()).await?;
-            self.store.delete_user_sessions(&user.id).await?;
-            self.audit_user_event(&user.id, "user.disable_inactive")
-                .await?;
+            self.disable_inactive(&user.id).await?;
             return Err(CoreError::LoginFailed);
         }
         if user.disabled || locked {
@@ -92,7 +112,8 @@ impl Vault {
             None
         };
         let accepted = match step {
-            // The store takes each step once: a replayed code fails here.
+            // The store takes each step once, and none while the account is locked or
+            // disabled (by a parallel attempt or an administrator): a replay fails here.
             Some(step) => {
                 self.store
                     .login_succeeded(&user.id, step as i64, now)
@@ -101,14 +122,6 @@ impl Vault {
             None => false,
         };
         if !accepted {
-            let lock_until = now + policy.lockout_secs;
-            let failure = self
-                .store
-                .login_failed(&user.id, now, policy.max_failures, lock_until)
-                .await?;
-            if failure.locked_until == Some(lock_until) {
-                self.audit_user_event(&user.id, "user.lock").await?;
-            }
             return Err(CoreError::LoginFailed);
         }
         let token = Zeroizing::new(format!("{SESSION_PREFIX}{}", random_hex(32)?));
@@ -184,6 +197,21 @@ impl Vault {
             .store
             .purge_sessions(now - p.idle_secs, now - p.session_max_secs)
             .await?)
+    }
+
+    /// Disables an account unused past the inactivity limit, ending its sessions, audited.
+    async fn disable_inactive(&self, id: &str) -> Result<(), CoreError> {
+        for _ in 0..3 {
+            let Some(mut user) = self.store.user(id).await? else {
+                return Ok(());
+            };
+            user.disabled = true;
+            if self.store.update_user(user).await? {
+                self.store.delete_user_sessions(id).await?;
+                return self.audit_user_event(id, "user.disable_inactive").await;
+            }
+        }
+        Ok(())
     }
 
     /// A system record about an account (lock, disabling for inactivity), written before the

@@ -109,6 +109,15 @@ impl Rule {
                 "a rule with detokenize needs reveal \"full\" or \"masked\"; one without it needs no reveal",
             ));
         }
+        let global =
+            self.operations.contains(&Action::Manage) || self.operations.contains(&Action::Audit);
+        if global && (self.types != [ALL_TYPES] || self.subject_prefix.is_some()) {
+            // Managing the vault and reading its trail concern no one type or subject: a
+            // scoped rule would grant them in full and look as if it did not.
+            return Err(CoreError::InvalidRequest(
+                "manage and audit cover the whole vault: give them in a rule with types [\"*\"] and no subject_prefix",
+            ));
+        }
         if let Some(p) = &self.subject_prefix {
             if p.is_empty() || p.len() > MAX_PREFIX {
                 return Err(CoreError::InvalidRequest(
@@ -197,6 +206,8 @@ mod tests {
             serde_json::json!({"types": ["*"], "operations": ["detokenize"]}),
             serde_json::json!({"types": ["*"], "operations": ["search"], "reveal": "full"}),
             serde_json::json!({"types": ["*"], "operations": ["search"], "subject_prefix": ""}),
+            serde_json::json!({"types": ["iban"], "operations": ["manage"]}),
+            serde_json::json!({"types": ["*"], "operations": ["audit"], "subject_prefix": "m7:"}),
         ] {
             assert!(validate_rules(&[rule(bad.clone())]).is_err(), "{bad}");
         }

@@ -9,7 +9,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tijori_core::approval::{fingerprint, Approval, Guarded};
-use tijori_core::policy::{authorize, Manage, ReadAudit, RoleView, Rule};
+use tijori_core::policy::{authorize, validate_rules, Manage, ReadAudit, RoleView, Rule};
 use tijori_core::{rfc3339, Principal};
 use tijori_types::ErrorCode;
 
@@ -124,8 +124,14 @@ pub(crate) async fn put_role(
     let auth = authorize::<Manage>(&p)?;
     note_resource(format!("role:{name}"), None);
     let req: PutRoleRequest = parse_json(&body)?;
+    // Checked before anyone is asked to approve it.
+    validate_rules(&req.rules)?;
     let path = format!("/v1/roles/{name}");
-    let summary = || format!("define role {name} as {} rule(s)", req.rules.len());
+    // The approver sees what they approve: the rules themselves.
+    let summary = || {
+        let rules = serde_json::to_string(&req.rules).unwrap_or_default();
+        format!("define role {name} as {rules}")
+    };
     if let Some(pending) = guard(
         &s,
         &p,

@@ -106,7 +106,9 @@ const MIGRATIONS: &[&str] = &[
         last_login_at         BIGINT,
         training_valid_until  BIGINT,
         created_at            BIGINT  NOT NULL,
-        disabled              BOOLEAN NOT NULL DEFAULT FALSE
+        disabled              BOOLEAN NOT NULL DEFAULT FALSE,
+        issued_by             TEXT    NOT NULL DEFAULT '',
+        revision              BIGINT  NOT NULL DEFAULT 0
     );
     CREATE TABLE sessions (
         hash         BYTEA  PRIMARY KEY,

@@ -13,7 +13,7 @@ use crate::{LoginFailure, SessionRecord, StoreError, UserRecord, UserStore};
 const USER_COLUMNS: &str = "id, username, roles, password_hash, password_history, \
     enrollment_hash, enrollment_expires_at, totp_sealed, totp_confirmed, last_totp_step, \
     failed_logins, locked_until, last_active_at, last_login_at, training_valid_until, \
-    created_at, disabled";
+    created_at, disabled, issued_by, revision";
 
 /// PHC strings hold commas but never newlines (as in the SQLite store).
 const HISTORY_SEPARATOR: char = '\n';
@@ -43,6 +43,8 @@ fn user_from_row(r: &Row) -> Result<UserRecord, StoreError> {
         training_valid_until: col(r, 14)?,
         created_at: col(r, 15)?,
         disabled: col(r, 16)?,
+        issued_by: col(r, 17)?,
+        revision: col(r, 18)?,
     })
 }
 
@@ -71,8 +73,8 @@ impl<'a> UserParams<'a> {
         }
     }
 
-    /// In [`USER_COLUMNS`] order, as `$1`..`$17`.
-    fn params(&self) -> [&(dyn ToSql + Sync); 17] {
+    /// In [`USER_COLUMNS`] order, as `$1`..`$19`.
+    fn params(&self) -> [&(dyn ToSql + Sync); 19] {
         let u = self.user;
         [
             &u.id,
@@ -92,6 +94,8 @@ impl<'a> UserParams<'a> {
             &u.training_valid_until,
             &u.created_at,
             &u.disabled,
+            &u.issued_by,
+            &u.revision,
         ]
     }
 }
@@ -131,7 +135,7 @@ impl UserStore for PgStore {
             .execute(
                 &format!(
                     "INSERT INTO users ({USER_COLUMNS}) VALUES \
-                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
                      ON CONFLICT (username) DO NOTHING"
                 ),
                 &p.params(),
@@ -149,7 +153,8 @@ impl UserStore for PgStore {
                  totp_sealed = $8, totp_confirmed = $9, last_totp_step = $10, \
                  failed_logins = $11, locked_until = $12, last_active_at = $13, \
                  last_login_at = $14, training_valid_until = $15, created_at = $16, \
-                 disabled = $17 WHERE id = $1",
+                 disabled = $17, issued_by = $18, revision = revision + 1 \
+                 WHERE id = $1 AND revision = $19",
                 &p.params(),
             )
             .await?;
@@ -167,6 +172,7 @@ impl UserStore for PgStore {
         let failure = self
             .query_opt(
                 "UPDATE users SET
+                   revision = revision + 1,
                    failed_logins = CASE WHEN locked_until IS NOT NULL AND locked_until <= $2::BIGINT
                                         THEN 1 ELSE failed_logins + 1 END,
                    locked_until = CASE
@@ -197,8 +203,10 @@ impl UserStore for PgStore {
         let n = self
             .execute(
                 "UPDATE users SET last_totp_step = $2, failed_logins = 0, locked_until = NULL,
-                   last_login_at = $3, last_active_at = $3, totp_confirmed = TRUE
-                 WHERE id = $1 AND last_totp_step < $2",
+                   last_login_at = $3, last_active_at = $3, totp_confirmed = TRUE,
+                   revision = revision + 1
+                 WHERE id = $1 AND last_totp_step < $2 AND NOT disabled
+                   AND (locked_until IS NULL OR locked_until <= $3)",
                 &[&id, &step, &now],
             )
             .await?;

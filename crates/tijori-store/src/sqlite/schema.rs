@@ -100,7 +100,9 @@ const MIGRATIONS: &[&str] = &[
         last_login_at         INTEGER,
         training_valid_until  INTEGER,
         created_at            INTEGER NOT NULL,
-        disabled              INTEGER NOT NULL DEFAULT 0
+        disabled              INTEGER NOT NULL DEFAULT 0,
+        issued_by             TEXT    NOT NULL DEFAULT '',
+        revision              INTEGER NOT NULL DEFAULT 0
     );
     CREATE TABLE sessions (
         hash         BLOB    PRIMARY KEY,

@@ -11,7 +11,7 @@ use crate::{LoginFailure, SessionRecord, StoreError, UserRecord, UserStore};
 const USER_COLUMNS: &str = "id, username, roles, password_hash, password_history, \
     enrollment_hash, enrollment_expires_at, totp_sealed, totp_confirmed, last_totp_step, \
     failed_logins, locked_until, last_active_at, last_login_at, training_valid_until, \
-    created_at, disabled";
+    created_at, disabled, issued_by, revision";
 
 /// PHC strings hold commas but never newlines.
 const HISTORY_SEPARATOR: char = '\n';
@@ -45,6 +45,8 @@ fn user_from_row(r: &Row<'_>) -> Result<UserRecord, rusqlite::Error> {
         training_valid_until: r.get(14)?,
         created_at: r.get(15)?,
         disabled: r.get(16)?,
+        issued_by: r.get(17)?,
+        revision: r.get(18)?,
     })
 }
 
@@ -57,8 +59,8 @@ fn session_from_row(r: &Row<'_>) -> Result<SessionRecord, rusqlite::Error> {
     })
 }
 
-/// A user's columns, in [`USER_COLUMNS`] order, as `?1`..`?17`.
-fn user_values(u: &UserRecord) -> [Value; 17] {
+/// A user's columns, in [`USER_COLUMNS`] order, as `?1`..`?19`.
+fn user_values(u: &UserRecord) -> [Value; 19] {
     let history = u.password_history.join(&HISTORY_SEPARATOR.to_string());
     [
         u.id.clone().into(),
@@ -78,6 +80,8 @@ fn user_values(u: &UserRecord) -> [Value; 17] {
         u.training_valid_until.into(),
         u.created_at.into(),
         u.disabled.into(),
+        u.issued_by.clone().into(),
+        u.revision.into(),
     ]
 }
 
@@ -124,7 +128,7 @@ impl UserStore for SqliteStore {
                 let n = tx.execute(
                     &format!(
                         "INSERT INTO users ({USER_COLUMNS}) VALUES \
-                         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+                         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
                          ON CONFLICT(username) DO NOTHING"
                     ),
                     params_from_iter(user_values(&u)),
@@ -143,7 +147,8 @@ impl UserStore for SqliteStore {
                      totp_sealed = ?8, totp_confirmed = ?9, last_totp_step = ?10, \
                      failed_logins = ?11, locked_until = ?12, last_active_at = ?13, \
                      last_login_at = ?14, training_valid_until = ?15, created_at = ?16, \
-                     disabled = ?17 WHERE id = ?1",
+                     disabled = ?17, issued_by = ?18, revision = revision + 1 \
+                     WHERE id = ?1 AND revision = ?19",
                     params_from_iter(user_values(&u)),
                 )?;
                 Ok(n > 0)
@@ -163,6 +168,7 @@ impl UserStore for SqliteStore {
             .write(move |tx| {
                 tx.query_row(
                     "UPDATE users SET
+                       revision = revision + 1,
                        failed_logins = CASE WHEN locked_until IS NOT NULL AND locked_until <= ?2
                                             THEN 1 ELSE failed_logins + 1 END,
                        locked_until = CASE
@@ -200,8 +206,10 @@ impl UserStore for SqliteStore {
             .write(move |tx| {
                 Ok(tx.execute(
                     "UPDATE users SET last_totp_step = ?2, failed_logins = 0, locked_until = NULL,
-                       last_login_at = ?3, last_active_at = ?3, totp_confirmed = 1
-                     WHERE id = ?1 AND last_totp_step < ?2",
+                       last_login_at = ?3, last_active_at = ?3, totp_confirmed = 1,
+                       revision = revision + 1
+                     WHERE id = ?1 AND last_totp_step < ?2 AND disabled = 0
+                       AND (locked_until IS NULL OR locked_until <= ?3)",
                     params![id, step, now],
                 )? > 0)
             })

@@ -181,6 +181,8 @@ fn user(id: &str, name: &str) -> UserRecord {
         training_valid_until: Some(1000),
         created_at: 10,
         disabled: false,
+        issued_by: "root".into(),
+        revision: 0,
     }
 }
 
@@ -203,9 +205,16 @@ pub(crate) async fn users(s: &dyn Store) {
     changed.enrollment_hash = None;
     changed.training_valid_until = None;
     changed.disabled = true;
+    changed.issued_by = "usr_admin".into();
     assert!(s.update_user(changed.clone()).await.unwrap());
+    changed.revision = 1;
     assert_eq!(s.user("u1").await.unwrap().unwrap(), changed);
     assert!(!s.update_user(user("nobody", "x")).await.unwrap());
+    // A change made from a stale read (revision 0) is refused, not written over revision 1.
+    let mut stale = amina.clone();
+    stale.disabled = false;
+    assert!(!s.update_user(stale).await.unwrap());
+    assert!(s.user("u1").await.unwrap().unwrap().disabled);
 
     // Three failures lock (max 3) until 200; a failure after the lock passed starts over.
     for n in 1..=2 {
@@ -253,6 +262,24 @@ pub(crate) async fn users(s: &dyn Store) {
         (Some(210), 210, 50)
     );
     assert!(s.login_succeeded("u3", 51, 240).await.unwrap());
+    // Every counter change is a new revision too, so an account edit read before it is refused.
+    let read = s.user("u3").await.unwrap().unwrap();
+    s.login_failed("u3", 250, 3, 400).await.unwrap();
+    assert!(!s.update_user(read).await.unwrap());
+    // No login while locked, or while disabled, whatever the code.
+    s.login_failed("u3", 260, 2, 500).await.unwrap();
+    assert!(
+        !s.login_succeeded("u3", 60, 300).await.unwrap(),
+        "locked until 500"
+    );
+    assert!(
+        s.login_succeeded("u3", 60, 500).await.unwrap(),
+        "the lock has passed"
+    );
+    let mut off = s.user("u3").await.unwrap().unwrap();
+    off.disabled = true;
+    assert!(s.update_user(off).await.unwrap());
+    assert!(!s.login_succeeded("u3", 61, 510).await.unwrap(), "disabled");
 
     let sess = |h: u8, created: i64| SessionRecord {
         hash: vec![h; 32],
