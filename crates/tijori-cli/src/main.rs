@@ -9,6 +9,7 @@ mod keys;
 mod operator;
 mod remote;
 mod server;
+mod storage;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -56,7 +57,7 @@ enum Command {
     ///   --tls-cert /etc/tijori/tls.crt --tls-key /etc/tijori/tls.key
     ///   TIJORI_HSM_PIN=... tijori server --data-dir /var/lib/tijori --hsm-module
     ///   /usr/lib/softhsm/libsofthsm2.so --hsm-token-label tijori --hsm-key-label tijori-root
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
 
     /// Inspect the audit trail.
     #[command(subcommand)]
@@ -133,6 +134,8 @@ enum OperatorCommand {
     Init {
         #[command(flatten)]
         data: DataDir,
+        #[command(flatten)]
+        storage: storage::StorageArgs,
         /// How many key shares to make (one per custodian), 2 to 255 [default: 5]. Not with an HSM.
         #[arg(long, value_parser = clap::value_parser!(u8).range(2..))]
         shares: Option<u8>,
@@ -455,6 +458,9 @@ pub(crate) struct ServerArgs {
     #[command(flatten)]
     data: DataDir,
 
+    #[command(flatten)]
+    storage: storage::StorageArgs,
+
     /// Address to listen on; port 0 picks a free port. Without TLS, loopback addresses only.
     #[arg(
         long,
@@ -531,7 +537,7 @@ pub(crate) struct ServerArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Server(args) => server::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Server(args) => server::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Audit(cmd) => match cmd {
             AuditCommand::Verify {
                 data_dir,
@@ -558,12 +564,13 @@ fn main() -> ExitCode {
         Command::Operator(cmd) => match cmd {
             OperatorCommand::Init {
                 data,
+                storage,
                 shares,
                 threshold,
                 share_recipients,
                 hsm,
             } if hsm.given() => match (shares, threshold, share_recipients.is_empty()) {
-                (None, None, true) => operator::init_hsm(&data.path, &hsm),
+                (None, None, true) => operator::init_hsm(&data.path, &storage, &hsm),
                 _ => Err(anyhow::anyhow!(
                     "--shares and --threshold split a root key among custodians; with an HSM the \
                      root key stays in the HSM and there are no shares: drop them (and any \
@@ -572,12 +579,14 @@ fn main() -> ExitCode {
             },
             OperatorCommand::Init {
                 data,
+                storage,
                 shares,
                 threshold,
                 share_recipients,
                 hsm: _,
             } => operator::init(
                 &data.path,
+                &storage,
                 shares.unwrap_or(5),
                 threshold.unwrap_or(3),
                 &share_recipients,

@@ -10,20 +10,16 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use tijori_core::seal::SEAL_PKCS11;
 use tijori_core::{SystemClock, Vault, VaultConfig};
-use tijori_store::sqlite::SqliteStore;
 use zeroize::Zeroizing;
 
 use crate::hsm::HsmArgs;
 use crate::remote::{agent, answer, request, CaCert};
+use crate::storage::StorageArgs;
 use crate::Remote;
 
-/// Opens (creating if needed) the data dir's store and a vault over it, sealed.
-async fn open_vault(data_dir: &Path) -> Result<Vault> {
-    crate::server::create_private_dir(data_dir)?;
-    let store = Arc::new(
-        SqliteStore::open(data_dir)
-            .with_context(|| format!("opening the data dir {}", data_dir.display()))?,
-    );
+/// Opens (creating if needed) the vault's store and a vault over it, sealed.
+async fn open_vault(data_dir: &Path, storage: &StorageArgs) -> Result<Vault> {
+    let store = storage.open(data_dir).await?;
     Ok(Vault::open(store, Arc::new(SystemClock), VaultConfig::default()).await?)
 }
 
@@ -37,6 +33,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// custodian's age recipient) and the root token once.
 pub(crate) fn init(
     data_dir: &Path,
+    storage: &StorageArgs,
     shares: u8,
     threshold: u8,
     recipients: &[String],
@@ -46,7 +43,7 @@ pub(crate) fn init(
     }
     let recipients = parse_recipients(recipients, shares)?;
     let done = runtime()?.block_on(async {
-        let vault = open_vault(data_dir).await?;
+        let vault = open_vault(data_dir, storage).await?;
         anyhow::Ok(vault.init_with_shares(shares, threshold).await?)
     })?;
     let mut out = std::io::stdout().lock();
@@ -55,7 +52,7 @@ pub(crate) fn init(
         "Initialized a production vault in {}.\n\n\
          Key shares: any {} of these {} unseal the vault. Give each to a different custodian\n\
          now; they are shown this once and stored nowhere.\n",
-        data_dir.display(),
+        storage.describe(data_dir),
         done.threshold,
         done.shares.len()
     )?;
@@ -75,7 +72,7 @@ pub(crate) fn init(
          Next: tijori server --data-dir {}   (it starts sealed), then {} custodians run\n\
          tijori operator unseal",
         done.root_token.as_str(),
-        data_dir.display(),
+        storage.describe(data_dir),
         done.threshold
     )?;
     Ok(ExitCode::SUCCESS)
@@ -101,15 +98,15 @@ fn parse_recipients(given: &[String], shares: u8) -> Result<Vec<age::x25519::Rec
 
 /// `tijori operator init --hsm-...`: a new production vault under a root key in the HSM
 /// (generated there if the label names none); prints the root token once.
-pub(crate) fn init_hsm(data_dir: &Path, hsm: &HsmArgs) -> Result<ExitCode> {
+pub(crate) fn init_hsm(data_dir: &Path, storage: &StorageArgs, hsm: &HsmArgs) -> Result<ExitCode> {
     // Check everything that needs no HSM first, so a mistyped dir makes no key in the HSM.
     let cfg = hsm.config()?;
     let (root_token, created) = runtime()?.block_on(async {
-        let vault = open_vault(data_dir).await?;
+        let vault = open_vault(data_dir, storage).await?;
         if vault.holds_vault().await? {
             bail!(
                 "{} holds a vault already; initialize a new, empty data dir",
-                data_dir.display()
+                storage.describe(data_dir)
             );
         }
         let (provider, created) = hsm.open_or_create(&cfg)?;
@@ -132,11 +129,11 @@ pub(crate) fn init_hsm(data_dir: &Path, hsm: &HsmArgs) -> Result<ExitCode> {
          Initial root token (admin; shown once, keep it safe): {}\n\n\
          Next: tijori server --data-dir {} with the same --hsm-... options and the PIN in\n\
          TIJORI_HSM_PIN (or --hsm-pin-file); it unseals itself from the HSM at start.",
-        data_dir.display(),
+        storage.describe(data_dir),
         hsm.describe(),
         cfg.module.display(),
         root_token.as_str(),
-        data_dir.display(),
+        storage.describe(data_dir),
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -13,8 +13,6 @@ use tijori_core::seal::{SEAL_PKCS11, SEAL_SHAMIR};
 use tijori_core::{SystemClock, Vault, VaultConfig};
 use tijori_crypto::DevKeyFile;
 use tijori_server::{app, AppState, Metrics, ServerConfig, TlsConfig, TlsFiles};
-use tijori_store::sqlite::SqliteStore;
-use tijori_store::Store;
 
 use crate::hsm::HsmArgs;
 use crate::ServerArgs;
@@ -142,11 +140,7 @@ fn init_logging() {
 }
 
 async fn serve(args: ServerArgs, tls: Option<TlsConfig>) -> Result<()> {
-    create_private_dir(&args.data.path)?;
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&args.data.path)
-            .with_context(|| format!("opening the store in {}", args.data.path.display()))?,
-    );
+    let store = args.storage.open(&args.data.path).await?;
     let config = VaultConfig {
         kek_cryptoperiod_days: i64::from(args.kek_cryptoperiod_days),
         data_key_cryptoperiod_days: i64::from(args.data_key_cryptoperiod_days),
@@ -205,6 +199,8 @@ async fn serve(args: ServerArgs, tls: Option<TlsConfig>) -> Result<()> {
         ),
     };
     let vault = Arc::new(vault);
+    // Other nodes' changes (principals, roles, keys, erasures) are reloaded as they come.
+    tokio::spawn(vault.clone().follow_changes());
     let audit_vault = vault.clone();
     let state = AppState {
         vault: vault.clone(),
@@ -409,18 +405,6 @@ async fn archive(vault: &Arc<Vault>, retention: &Retention) {
         Ok(Err(e)) => tracing::error!(error = %e, "audit archiving failed; records stay online"),
         Err(e) => tracing::error!(error = %e, "audit archiving stopped"),
     }
-}
-
-pub(crate) fn create_private_dir(dir: &std::path::Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("creating the data dir {}", dir.display()))?;
-    }
-    Ok(())
 }
 
 /// On every SIGHUP, reads the TLS files again; new connections get the new certificate, open

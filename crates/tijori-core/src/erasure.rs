@@ -29,6 +29,7 @@ impl Vault {
             .erase_subject(subject, &subject_scope(subject))
             .await?;
         keys.forget_subject(subject)?;
+        self.publish(&crate::changes::subject_topic(subject)).await;
         Ok(erased)
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod approval;
 pub mod audit;
+mod changes;
 pub mod clock;
 mod cvc;
 mod erasure;

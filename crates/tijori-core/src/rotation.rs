@@ -132,6 +132,7 @@ impl Vault {
             }
         };
         self.keyring.reload(self.store.as_ref(), now).await?;
+        self.publish(crate::changes::KEYS).await;
         Ok(version)
     }
 
@@ -223,6 +224,7 @@ impl Vault {
             // Drop the destroyed keys from memory too (fresh caches; they zeroize when the
             // last in-flight request lets go).
             self.keyring.reload(self.store.as_ref(), now).await?;
+            self.publish(crate::changes::KEYS).await;
         }
         let remaining = self.store.key_usage().await?.tokens_under_retired;
         Ok(JobStep {

@@ -197,7 +197,7 @@ impl Vault {
         if items.len() > self.config.max_batch {
             return Err(CoreError::TooManyItems);
         }
-        let keys = self.keyring.keys()?;
+        let mut keys = self.keyring.keys()?;
         let now = self.clock.now();
         let mut answers: Vec<Option<Tokenized>> = Vec::with_capacity(items.len());
         let mut pending: Vec<(usize, Prepared, (i64, Arc<SecretKey>))> = Vec::new();
@@ -245,11 +245,25 @@ impl Vault {
             let made: Vec<TokenResponse> = records.iter().map(response).collect();
             let outcomes = self.store.insert_tokens(records, now).await?;
             let mut retry = Vec::new();
+            let mut stale = Vec::new();
             for ((slot, made), outcome) in pending.into_iter().zip(made).zip(outcomes) {
                 match outcome {
                     InsertOutcome::Inserted => answers[slot.0] = Some(Ok((made, true))),
                     InsertOutcome::Existing(rec) => answers[slot.0] = Some(existing(auth, &rec)),
                     InsertOutcome::TokenTaken => retry.push(slot),
+                    InsertOutcome::StaleKey => stale.push(slot),
+                }
+            }
+            if !stale.is_empty() {
+                // Another node rotated a key away or erased a subject: load the keys as they
+                // are now and encrypt those values again under the current ones.
+                self.keyring.reload(self.store.as_ref(), now).await?;
+                keys = self.keyring.keys()?;
+                for (i, p, _) in stale {
+                    let key = keys
+                        .write_key(self.store.as_ref(), p.subject.as_deref(), now)
+                        .await?;
+                    retry.push((i, p, key));
                 }
             }
             pending = retry;

@@ -236,6 +236,7 @@ impl Vault {
             let _serial = self.reload.lock().await;
             self.directory.patch(change, &self.role_book)?;
         }
+        self.publish(crate::changes::PRINCIPALS).await;
         if let Err(e) = self.reload_principals().await {
             tracing::warn!(error = %e, "reloading principals failed; the change is in effect here");
         }
@@ -276,6 +277,7 @@ impl Vault {
                 })
                 .await?;
         }
+        self.publish(crate::changes::PRINCIPALS).await;
         self.reload_principals().await
     }
 

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tijori_core::policy::{authorize, Detokenize, Manage, Role, Search, Tokenize};
-use tijori_core::{CoreError, FixedClock, Principal, Vault, VaultConfig};
+use tijori_core::{Clock, CoreError, FixedClock, Principal, Vault, VaultConfig};
 use tijori_crypto::DevKeyFile;
 use tijori_store::sqlite::SqliteStore;
-use tijori_store::TokenStore;
+use tijori_store::{KeyStore, TokenStore};
 use tijori_types::api::TokenizeRequest;
 
 fn dir(name: &str) -> PathBuf {
@@ -562,4 +562,75 @@ async fn deterministic_tokens_stay_inside_their_tenant() {
         .await
         .unwrap();
     assert_eq!(again.0.token, theirs.token);
+}
+
+/// Two vaults over one store stand for two nodes. When one rotates the data key (or erases a
+/// subject), the other, not yet told, still holds the old key: the store refuses its write,
+/// and it writes again under the current key. Nothing lands under a key rotated away.
+#[tokio::test]
+async fn a_node_that_missed_a_rotation_never_writes_under_the_old_key() {
+    let f = fixture("stale").await;
+    let other = Vault::open(f.store.clone(), f.clock.clone(), VaultConfig::default())
+        .await
+        .unwrap();
+    let (provider, _) = DevKeyFile::load_or_create(&f.dir.join("root.key")).unwrap();
+    other.unseal(Arc::new(provider)).await.unwrap();
+    let tok = who(&[Role::Tokenizer]);
+    let auth = authorize::<Tokenize>(&tok).unwrap();
+    // Both hold the vault-wide key and a subject's key.
+    for v in [&*f.vault, &other] {
+        v.tokenize(&auth, req("text", "warm")).await.unwrap();
+        let mut r = req("text", "warm");
+        r.subject = Some("cust-1".into());
+        v.tokenize(&auth, r).await.unwrap();
+    }
+    let admin = who(&[Role::Admin]);
+    let manage = authorize::<Manage>(&admin).unwrap();
+    f.vault
+        .rotate_key(&manage, tijori_core::rotation::KeyKind::Data)
+        .await
+        .unwrap();
+    let officer = who(&[Role::DataOfficer]);
+    f.vault
+        .erase_subject(
+            &authorize::<tijori_core::policy::Delete>(&officer).unwrap(),
+            "cust-1",
+        )
+        .await
+        .unwrap();
+    let active = f
+        .store
+        .active_data_key("data", "")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let (made, _) = other.tokenize(&auth, req("text", "after")).await.unwrap();
+    let rec = f
+        .store
+        .token(&made.token, f.clock.now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.data_key_id, active, "written under the rotated-in key");
+    let mut r = req("text", "after");
+    r.subject = Some("cust-1".into());
+    let (made, _) = other.tokenize(&auth, r).await.unwrap();
+    let rec = f
+        .store
+        .token(&made.token, f.clock.now())
+        .await
+        .unwrap()
+        .unwrap();
+    let subject_key = f
+        .store
+        .active_data_key("data", "subject:cust-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rec.data_key_id, subject_key.id,
+        "a new key for the erased subject"
+    );
+    assert_eq!(reveal(&other, &made.token).await.unwrap(), "after");
 }

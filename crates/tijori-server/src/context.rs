@@ -169,7 +169,10 @@ fn operation(method: &Method, route: &str) -> String {
 
 /// Public, data-free endpoints that load balancers poll: not audited, or they would drown it.
 fn audited(route: &str) -> bool {
-    !matches!(route, "/v1/health" | "/v1/openapi.json")
+    !matches!(
+        route,
+        "/v1/health" | "/v1/health/ready" | "/v1/openapi.json"
+    )
 }
 
 pub(crate) async fn request_context(

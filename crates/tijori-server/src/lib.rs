@@ -49,6 +49,7 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/v1/health", get(routes::sys::health))
+        .route("/v1/health/ready", get(routes::sys::ready))
         .route("/v1/openapi.json", get(routes::sys::openapi))
         .route("/metrics", get(routes::sys::metrics))
         .route("/v1/sys/seal", post(routes::sys::seal))

@@ -42,8 +42,8 @@ fn needs(operation_id: &str) -> Needs {
     const MANAGE: &[&str] = &["admin"];
     const AUDIT: &[&str] = &["admin", "auditor", "data_officer"];
     match operation_id {
-        "getHealth" | "getOpenApi" | "unsealVault" | "getUnsealProgress" | "enrollUser"
-        | "login" => Public,
+        "getHealth" | "getReadiness" | "getOpenApi" | "unsealVault" | "getUnsealProgress"
+        | "enrollUser" | "login" => Public,
         "getSession" | "logout" | "changePassword" => Anyone,
         "approveRequest" | "denyRequest" => Operator,
         "createToken" | "createTokenBatch" => Roles(TOKENIZE),

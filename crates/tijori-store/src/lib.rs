@@ -23,7 +23,9 @@ pub use model::{
 pub trait TokenStore: Send + Sync {
     /// Inserts records in one durable commit; each item answers for itself. A record with a
     /// blind index whose (type, index) already names a live token answers `Existing`; one whose
-    /// token string is taken answers `TokenTaken` (the caller draws another token).
+    /// token string is taken answers `TokenTaken` (the caller draws another token); one whose
+    /// data key is not active (any more) answers `StaleKey`, so that no node ever writes under
+    /// a key another node has rotated away or destroyed.
     async fn insert_tokens(
         &self,
         records: Vec<TokenRecord>,
@@ -208,6 +210,27 @@ pub trait PolicyStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// What changed, told to every node that shares the store, so that each reloads what it holds
+/// in memory (principals, roles, keys). A single SQLite node tells only itself; PostgreSQL
+/// nodes tell each other with LISTEN/NOTIFY.
+#[async_trait]
+pub trait ChangeFeed: Send + Sync {
+    /// Tells every node, this one included, that `topic` changed: `principals`, `roles`,
+    /// `keys`, `subject:<subject>`. Only after the change is committed.
+    async fn publish(&self, topic: &str) -> Result<(), StoreError>;
+    /// Topics published from now on by any node. [`EVERYTHING`] means changes may have been
+    /// missed (a lost connection): reload all.
+    fn changes(&self) -> tokio::sync::broadcast::Receiver<String>;
+}
+
+/// The topic that stands for every topic.
+pub const EVERYTHING: &str = "*";
+
+/// Topics held for a slow follower before it must reload everything.
+pub(crate) fn feed_channel() -> tokio::sync::broadcast::Sender<String> {
+    tokio::sync::broadcast::channel(256).0
+}
+
 /// Saved answers for `Idempotency-Key` retries.
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
@@ -273,6 +296,7 @@ pub trait Store:
     + IdempotencyStore
     + MetaStore
     + AuditStore
+    + ChangeFeed
 {
 }
 impl<
@@ -283,7 +307,8 @@ impl<
             + PolicyStore
             + IdempotencyStore
             + MetaStore
-            + AuditStore,
+            + AuditStore
+            + ChangeFeed,
     > Store for T
 {
 }

@@ -36,6 +36,9 @@ pub enum InsertOutcome {
     Existing(TokenRecord),
     /// The token string is in use; draw another.
     TokenTaken,
+    /// The record's data key is no longer the active one (rotated, or destroyed by an erasure,
+    /// maybe on another node): nothing was written; encrypt under the current key and retry.
+    StaleKey,
 }
 
 /// A version of the key-encryption key, wrapped by the root of trust.

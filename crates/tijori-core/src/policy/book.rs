@@ -196,12 +196,13 @@ impl Vault {
                 "another change to this role came first; read it again and retry",
             ));
         }
-        self.roles_changed().await?;
+        self.reload_roles().await?;
+        self.publish(crate::changes::ROLES).await;
         custom_view(rec)
     }
 
     /// Reloads the role book and the principals resolved with it.
-    pub async fn roles_changed(&self) -> Result<(), CoreError> {
+    pub(crate) async fn reload_roles(&self) -> Result<(), CoreError> {
         self.role_book.load(self.store.as_ref()).await?;
         self.reload_principals().await
     }

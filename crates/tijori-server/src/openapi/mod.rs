@@ -68,6 +68,7 @@ pub fn document(version: &str) -> Value {
 fn paths() -> Value {
     let mut paths = json!({
         "/v1/health": {"get": health()},
+        "/v1/health/ready": {"get": ready()},
         "/v1/openapi.json": {"get": openapi()},
         "/v1/tokens": {"post": create_token()},
         "/v1/tokens/batch": {"post": create_batch()},
@@ -126,6 +127,20 @@ fn health() -> Value {
         "responses": {
             "200": ok("The vault is up and unsealed.", "Health"),
             "503": ok("The vault is sealed, or its storage is unavailable.", "Health"),
+        },
+    })
+}
+
+fn ready() -> Value {
+    json!({
+        "operationId": "getReadiness", "tags": ["system"], "summary": "Can this node serve data now?",
+        "description": "Needs no credential; for load balancers. `200` when this node is \
+            unsealed and its store answers; `503` (with which of the two is not) otherwise. \
+            With several nodes each is unsealed on its own, so each answers for itself.",
+        "security": [],
+        "responses": {
+            "200": ok("Ready.", "Readiness"),
+            "503": ok("Sealed, or the store does not answer.", "Readiness"),
         },
     })
 }
@@ -380,6 +395,11 @@ fn schemas() -> Value {
             "version": {"type": "string", "description": "The server's version."},
         })),
         "SealResponse": object(&["sealed"], json!({"sealed": boolean})),
+        "Readiness": object(&["status", "sealed", "store"], json!({
+            "status": {"type": "string", "enum": ["ready", "sealed", "unavailable"]},
+            "sealed": boolean,
+            "store": {"type": "string", "enum": ["ok", "unavailable"]},
+        })),
         "Error": object(&["error"], error),
         "ErrorBody": object(&["code", "message", "request_id"], json!({
             "code": {"type": "string", "description": "Machine-readable, e.g. `not_found`."},
@@ -481,8 +501,9 @@ mod tests {
     use super::*;
 
     /// Every operation the server answers.
-    const OPERATIONS: [(&str, &str); 47] = [
+    const OPERATIONS: [(&str, &str); 48] = [
         ("/v1/health", "get"),
+        ("/v1/health/ready", "get"),
         ("/v1/openapi.json", "get"),
         ("/v1/tokens", "post"),
         ("/v1/tokens/batch", "post"),
@@ -557,6 +578,7 @@ mod tests {
             let public = matches!(
                 path,
                 "/v1/health"
+                    | "/v1/health/ready"
                     | "/v1/openapi.json"
                     | "/v1/sys/unseal"
                     | "/v1/auth/enroll"

@@ -28,6 +28,25 @@ pub(crate) async fn health(State(s): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// `GET /v1/health/ready`: whether this node can serve data requests now: unsealed, and its
+/// store answers. For load balancers, which send traffic only to ready nodes.
+pub(crate) async fn ready(State(s): State<AppState>) -> Response {
+    let sealed = s.vault.is_sealed();
+    let store = s.vault.check_store().await.is_ok();
+    let ready = !sealed && store;
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else if sealed { "sealed" } else { "unavailable" },
+        "sealed": sealed,
+        "store": if store { "ok" } else { "unavailable" },
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
 pub(crate) async fn openapi() -> Response {
     Json(crate::openapi::document(env!("CARGO_PKG_VERSION"))).into_response()
 }

@@ -11,6 +11,7 @@
 //! (it is refused, since no TLS connector is configured).
 
 mod audit;
+mod feed;
 mod keys;
 mod policy;
 mod principals;
@@ -46,6 +47,17 @@ pub(crate) const ROTATION_LOCK: i32 = 0x7469_6a02;
 /// The PostgreSQL store.
 pub struct PgStore {
     pool: Pool,
+    /// The vault's LISTEN/NOTIFY channel.
+    channel: String,
+    changes: tokio::sync::broadcast::Sender<String>,
+    /// The task listening for other nodes' changes; stopped with the store.
+    listener: tokio::task::AbortHandle,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
 }
 
 pub(crate) const TOKEN_COLUMNS: &str =
@@ -95,6 +107,14 @@ impl PgStore {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         schema::migrate(&config, schema).await?;
+        let channel = feed::channel(schema);
+        let changes = crate::feed_channel();
+        let listener = tokio::spawn(feed::listen(
+            config.clone(),
+            channel.clone(),
+            changes.clone(),
+        ))
+        .abort_handle();
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -112,7 +132,12 @@ impl PgStore {
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Unavailable(format!("database pool: {e}")))?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            channel,
+            changes,
+            listener,
+        })
     }
 
     /// A connection from the pool.
@@ -318,6 +343,19 @@ impl MetaStore for PgStore {
         )
         .await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::ChangeFeed for PgStore {
+    async fn publish(&self, topic: &str) -> Result<(), StoreError> {
+        self.execute("SELECT pg_notify($1, $2)", &[&self.channel, &topic])
+            .await
+            .map(|_| ())
+    }
+
+    fn changes(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.changes.subscribe()
     }
 }
 

@@ -24,6 +24,19 @@ async fn insert_one(
     rec: &TokenRecord,
     now: i64,
 ) -> Result<InsertOutcome, StoreError> {
+    // FOR SHARE: a rotation retiring this key waits for this transaction, or this one sees the
+    // key retired; never a write under a key that was rotated away before it committed.
+    let active = tx
+        .query_opt(
+            "SELECT active FROM data_keys WHERE id = $1 FOR SHARE",
+            &[&rec.data_key_id],
+        )
+        .await?
+        .map(|r| col::<bool>(&r, 0))
+        .transpose()?;
+    if active != Some(true) {
+        return Ok(InsertOutcome::StaleKey);
+    }
     let insert = tx
         .prepare_cached(&format!(
             "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \

@@ -30,6 +30,8 @@ pub struct SqliteStore {
     writer: Option<Writer>,
     readers: Mutex<Vec<Connection>>,
     path: std::path::PathBuf,
+    /// One node: its changes are told to itself only.
+    changes: tokio::sync::broadcast::Sender<String>,
 }
 
 pub(crate) const TOKEN_COLUMNS: &str =
@@ -56,6 +58,7 @@ impl SqliteStore {
             writer: Some(writer),
             readers: Mutex::new(Vec::new()),
             path,
+            changes: crate::feed_channel(),
         })
     }
 
@@ -73,6 +76,7 @@ impl SqliteStore {
             writer: None,
             readers: Mutex::new(Vec::new()),
             path,
+            changes: crate::feed_channel(),
         };
         let reader = store.open_reader()?;
         store.readers.lock().map_err(|_| poisoned())?.push(reader);
@@ -185,6 +189,13 @@ fn insert_one(
     rec: &TokenRecord,
     now: i64,
 ) -> Result<InsertOutcome, StoreError> {
+    let active: Option<bool> = tx
+        .prepare_cached("SELECT active FROM data_keys WHERE id = ?1")?
+        .query_row(params![rec.data_key_id], |r| r.get(0))
+        .optional()?;
+    if active != Some(true) {
+        return Ok(InsertOutcome::StaleKey);
+    }
     if let Some(index) = &rec.blind_index {
         let existing = tx
             .query_row(
@@ -561,4 +572,17 @@ fn append_audit(
         out.push(seqs);
     }
     Ok(out)
+}
+
+#[async_trait]
+impl crate::ChangeFeed for SqliteStore {
+    async fn publish(&self, topic: &str) -> Result<(), StoreError> {
+        // No receiver (nothing follows changes) is not an error.
+        let _ = self.changes.send(topic.to_owned());
+        Ok(())
+    }
+
+    fn changes(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.changes.subscribe()
+    }
 }

@@ -158,6 +158,39 @@ conformance! {
     accounts::principal_keys => sqlite_principal_keys, pg_principal_keys;
     accounts::policies => sqlite_policies, pg_policies;
     accounts::users => sqlite_users, pg_users;
+    feed => sqlite_feed, pg_feed;
+}
+
+/// Waits (boundedly) for `topic` on `rx`, skipping others.
+pub(crate) async fn next_topic(rx: &mut tokio::sync::broadcast::Receiver<String>, topic: &str) {
+    let wait = async {
+        loop {
+            if rx.recv().await.unwrap() == topic {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+        .await
+        .unwrap_or_else(|_| panic!("no '{topic}' within 10 s"));
+}
+
+/// A store tells its own followers what was published (once it listens: a store that listens
+/// for other nodes says so with `*`, and SQLite listens from the start).
+async fn feed(s: &dyn Store) {
+    let mut rx = s.changes();
+    for _ in 0..100 {
+        s.publish("roles").await.unwrap();
+        if let Ok(Ok(topic)) =
+            tokio::time::timeout(std::time::Duration::from_millis(100), rx.recv()).await
+        {
+            if topic == "roles" {
+                break;
+            }
+        }
+    }
+    s.publish("subject:c-42").await.unwrap();
+    next_topic(&mut rx, "subject:c-42").await;
 }
 
 /// Writes `r1` through one store and reads it back through another opened on the same data.

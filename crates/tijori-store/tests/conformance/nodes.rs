@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tijori_store::postgres::PgStore;
+use tijori_store::ChangeFeed;
 use tijori_store::{
     AuditStore, DataKeyRecord, InsertOutcome, KekRecord, KeyStore, PrincipalRecord, PrincipalStore,
     StoreError, TokenStore,
@@ -278,4 +279,36 @@ async fn connect_errors_hide_the_password() {
         .err()
         .unwrap();
     assert!(e.to_string().contains("schema name"), "{e}");
+}
+
+/// A change published on one node reaches every other node's followers.
+#[tokio::test]
+async fn pg_changes_reach_every_node() {
+    let Some(db) = PgSchema::new("pg_changes") else {
+        return;
+    };
+    let nodes = start(&db).await;
+    let mut followers: Vec<_> = nodes.iter().map(|n| n.changes()).collect();
+    // A node hears changes once its listener is connected (in the background after connect):
+    // publish until every node has heard one, then once more, which all must hear.
+    let mut heard = vec![false; followers.len()];
+    for _ in 0..100 {
+        nodes[0].publish("warm-up").await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        for (rx, h) in followers.iter_mut().zip(heard.iter_mut()) {
+            while let Ok(topic) = rx.try_recv() {
+                *h |= topic == "warm-up";
+            }
+        }
+        if heard.iter().all(|h| *h) {
+            break;
+        }
+    }
+    assert!(heard.iter().all(|h| *h), "every node listens");
+    nodes[1].publish("principals").await.unwrap();
+    for rx in &mut followers {
+        crate::next_topic(rx, "principals").await;
+    }
+    drop(nodes);
+    db.drop_schema().await;
 }

@@ -236,6 +236,29 @@ pub(crate) async fn keys(s: &dyn Store) {
         .map(|k| k.id)
         .collect();
     assert_eq!(retired, vec![id]);
+    // No write under a retired key, or a key that does not exist (another node may have
+    // rotated it away or destroyed it): nothing is stored, and the writer is told.
+    let stale = s
+        .insert_tokens(
+            vec![
+                record("t3", id, None, None),
+                record("t4", 9_999, None, None),
+                record("t5", rotated.id, None, None),
+            ],
+            0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        stale,
+        vec![
+            InsertOutcome::StaleKey,
+            InsertOutcome::StaleKey,
+            InsertOutcome::Inserted
+        ]
+    );
+    assert!(s.token("t3", 0).await.unwrap().is_none());
+    assert!(s.delete_token("t5", 0).await.unwrap());
     let usage = s.key_usage().await.unwrap();
     assert_eq!(usage.tokens_under_retired, 2);
     assert_eq!(usage.subject_keys, 1);
