@@ -6,25 +6,52 @@
 # Prints requests/s and p99 latency per workload. Figures, not assertions.
 #
 #   scripts/bench-http.sh [BIN] [SECONDS]      default: target/release/tijori, 6 s per workload
+#
+# STORAGE_URL=postgres://...  runs the vault on PostgreSQL (a fresh schema is made and dropped);
+# NODES=2 then starts two nodes on it and drives both at once (CONNS split between them).
 set -euo pipefail
 BIN=${1:-target/release/tijori}
 SECS=${2:-6}
 PORT=${PORT:-7455}
+NODES=${NODES:-1}
 ROOT=bench-root-token
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
 WORK=$(mktemp -d)
-trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+SERVERS=()
+STORE_ARGS=()
+SCHEMA=""
+if [ -n "${STORAGE_URL:-}" ]; then
+  SCHEMA="bench_$$"
+  psql "$STORAGE_URL" -qc "CREATE SCHEMA $SCHEMA"
+  SEP='?'; case "$STORAGE_URL" in *\?*) SEP='&';; esac
+  STORE_ARGS=(--storage-url "${STORAGE_URL}${SEP}options=-c%20search_path%3D$SCHEMA")
+fi
+cleanup() {
+  for s in "${SERVERS[@]}"; do kill "$s" 2>/dev/null || true; wait "$s" 2>/dev/null || true; done
+  [ -n "$SCHEMA" ] && psql "$STORAGE_URL" -qc "DROP SCHEMA $SCHEMA CASCADE" >/dev/null 2>&1
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 
-RUST_LOG=warn "$BIN" server --dev --dev-root-token "$ROOT" --data-dir "$WORK/data" \
-  --listen "127.0.0.1:$PORT" > "$WORK/server.log" 2>&1 &
-SERVER=$!
-for _ in $(seq 100); do curl -sf "localhost:$PORT/v1/health" >/dev/null && break; sleep 0.1; done
+for n in $(seq 0 $((NODES - 1))); do
+  RUST_LOG=warn "$BIN" server --dev --dev-root-token "$ROOT" --data-dir "$WORK/data" \
+    --listen "127.0.0.1:$((PORT + n))" "${STORE_ARGS[@]}" > "$WORK/server-$n.log" 2>&1 &
+  SERVERS+=($!)
+  for _ in $(seq 100); do curl -sf "localhost:$((PORT + n))/v1/health" >/dev/null && break; sleep 0.1; done
+done
 
 json() { python3 -c "import sys,json;print(json.load(sys.stdin)[\"$1\"])"; }
 KEY=$(curl -sf -X POST "localhost:$PORT/v1/principals" -H "Authorization: Bearer $ROOT" \
   -d '{"name":"bench","roles":["revealer"]}' | json api_key)
 TOKEN=$(curl -sf -X POST "localhost:$PORT/v1/tokens" -H "Authorization: Bearer $KEY" \
   -d '{"type":"card_number","value":"4111111111111111"}' | json token)
+# Every node knows the principal before it is driven.
+for n in $(seq 0 $((NODES - 1))); do
+  for _ in $(seq 100); do
+    curl -sf "localhost:$((PORT + n))/v1/auth/session" -H "Authorization: Bearer $KEY" >/dev/null && break
+    sleep 0.05
+  done
+done
 
 run() { # name path body
   cat > "$WORK/$1.lua" <<LUA
@@ -33,9 +60,16 @@ wrk.headers["Authorization"] = "Bearer $KEY"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '$3'
 LUA
+  local conns=$(( ${CONNS:-64} / NODES )) threads=$(( NODES > 1 ? 1 : 2 )) drivers=()
+  for n in $(seq 0 $((NODES - 1))); do
+    wrk -t"$threads" -c"$conns" -d"${SECS}s" --latency -s "$WORK/$1.lua" \
+      "http://127.0.0.1:$((PORT + n))$2" > "$WORK/$1-$n.out" &
+    drivers+=($!)
+  done
+  wait "${drivers[@]}"
   printf '%-12s ' "$1"
-  wrk -t2 -c"${CONNS:-64}" -d"${SECS}s" --latency -s "$WORK/$1.lua" "http://127.0.0.1:$PORT$2" |
-    awk '/Requests\/sec/{r=$2} / 99%/{p=$2} END{printf "%10.0f req/s   p99 %s\n", r, p}'
+  cat "$WORK"/"$1"-*.out |
+    awk '/Requests\/sec/{r+=$2} / 99%/{p=$2} END{printf "%10.0f req/s   p99 %s (last node)\n", r, p}'
 }
 run tokenize /v1/tokens '{"type":"card_number","value":"4111111111111111"}'
 run detokenize /v1/detokenize "{\"tokens\":[\"$TOKEN\"]}"
