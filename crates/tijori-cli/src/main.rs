@@ -6,6 +6,7 @@ mod accounts;
 mod audit;
 mod hsm;
 mod keys;
+mod limits;
 mod operator;
 mod remote;
 mod server;
@@ -532,6 +533,9 @@ pub(crate) struct ServerArgs {
 
     #[command(flatten)]
     accounts: accounts::AccountArgs,
+
+    #[command(flatten)]
+    limits: limits::LimitArgs,
 }
 
 fn main() -> ExitCode {

@@ -12,7 +12,7 @@ use tijori_core::audit::{AuditEvent, Outcome};
 use tijori_core::seal::{SEAL_PKCS11, SEAL_SHAMIR};
 use tijori_core::{SystemClock, Vault, VaultConfig};
 use tijori_crypto::DevKeyFile;
-use tijori_server::{app, AppState, Metrics, ServerConfig, TlsConfig, TlsFiles};
+use tijori_server::{app, listener, AppState, Metrics, ServerConfig, TlsConfig, TlsFiles};
 
 use crate::hsm::HsmArgs;
 use crate::ServerArgs;
@@ -207,13 +207,14 @@ async fn serve(args: ServerArgs, tls: Option<TlsConfig>) -> Result<()> {
         metrics: Arc::new(Metrics::default()),
         config: ServerConfig {
             body_limit: args.body_limit,
+            body_timeout: args.limits.body_timeout(),
         },
     };
     let router = app(state);
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let tcp = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    let addr = listener.local_addr()?;
+    let addr = tcp.local_addr()?;
 
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
@@ -261,23 +262,18 @@ async fn serve(args: ServerArgs, tls: Option<TlsConfig>) -> Result<()> {
         .audit_system("system.start")
         .await
         .context("writing the audit trail")?;
+    let limits = args.limits.limits();
     match tls {
         Some(tls) => {
             // Listening for SIGHUP before saying where we listen: from then on it reloads
             // (its default action would end the process).
             reload_on_hangup(tls.clone())?;
             println!("tijori listening on https://{addr} ({mode})");
-            tijori_server::tls::serve(listener, router, tls, shutdown_signal()).await;
+            listener::serve(tcp, router, Some(tls), limits, shutdown_signal()).await;
         }
         None => {
             println!("tijori listening on http://{addr} ({mode})");
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("serving HTTP")?;
+            listener::serve(tcp, router, None, limits, shutdown_signal()).await;
         }
     }
     audit_vault

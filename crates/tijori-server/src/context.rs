@@ -14,7 +14,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -195,12 +195,12 @@ pub(crate) async fn request_context(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.to_string());
     let started = Instant::now();
-    let limit = state.config.body_limit;
+    let (limit, body_timeout) = (state.config.body_limit, state.config.body_timeout);
     let work = {
         let (state, ctx, route, method) =
             (state.clone(), ctx.clone(), route.clone(), method.clone());
         CONTEXT.scope(ctx.clone(), async move {
-            let handler = std::panic::AssertUnwindSafe(buffered(req, next, limit));
+            let handler = std::panic::AssertUnwindSafe(buffered(req, next, limit, body_timeout));
             let resp = handler.catch_unwind().await.unwrap_or_else(|_| {
                 tracing::error!(request_id = %ctx.id, "request handler panicked");
                 note_reason(ErrorCode::Internal);
@@ -279,7 +279,7 @@ fn audit_event(
 const DRAIN_FACTOR: usize = 4;
 
 /// Runs the request with its body read in full first; past `limit`, answers 413.
-async fn buffered(req: Request, next: Next, limit: usize) -> Response {
+async fn buffered(req: Request, next: Next, limit: usize, timeout: Duration) -> Response {
     let (parts, body) = req.into_parts();
     let drain = limit.saturating_mul(DRAIN_FACTOR);
     let declared = parts
@@ -289,7 +289,10 @@ async fn buffered(req: Request, next: Next, limit: usize) -> Response {
         .and_then(|v| v.parse::<u64>().ok());
     let read = match declared {
         Some(n) if n > drain as u64 => None,
-        _ => axum::body::to_bytes(body, drain).await.ok(),
+        _ => match tokio::time::timeout(timeout, axum::body::to_bytes(body, drain)).await {
+            Ok(read) => read.ok(),
+            Err(_) => return too_slow(),
+        },
     };
     match read {
         Some(bytes) if bytes.len() <= limit => {
@@ -299,6 +302,20 @@ async fn buffered(req: Request, next: Next, limit: usize) -> Response {
         Some(_) => too_large(false),
         None => too_large(true),
     }
+}
+
+/// A body that did not arrive in time: `408`, and the connection is closed (the rest of the
+/// body may still come).
+fn too_slow() -> Response {
+    note_reason(ErrorCode::RequestTimeout);
+    let mut resp = ApiError::new(
+        ErrorCode::RequestTimeout,
+        "the request body did not arrive in time; send it at once, or less of it",
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
 }
 
 fn too_large(close: bool) -> Response {

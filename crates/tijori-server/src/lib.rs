@@ -6,6 +6,7 @@
 mod context;
 mod error;
 mod extract;
+pub mod listener;
 mod metrics;
 pub mod openapi;
 mod routes;
@@ -27,12 +28,15 @@ pub use tls::{PeerCertificate, TlsConfig, TlsFiles};
 pub struct ServerConfig {
     /// Largest request body accepted, in bytes (API.md: 1 MiB by default).
     pub body_limit: usize,
+    /// How long a client may take to send a request's body (then `408`).
+    pub body_timeout: std::time::Duration,
 }
 
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
         ServerConfig {
             body_limit: 1024 * 1024,
+            body_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

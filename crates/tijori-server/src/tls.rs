@@ -1,30 +1,25 @@
 //! TLS for the API's listeners: the rustls server configuration built from PEM files (TLS 1.3
 //! and 1.2 only, AEAD cipher suites only, ALPN `http/1.1`), swapped for a fresh one when the
-//! files are reloaded, and the accept loop that serves the router over it. Each connection's
-//! handshake runs in its own task under a time limit, so a slow or silent client never holds up
-//! the others. A verified client certificate reaches handlers as a [`PeerCertificate`]
+//! files are reloaded, and each connection's handshake, run by the listener in the
+//! connection's own task under a time limit, so a slow or silent client never holds up the
+//! others. A verified client certificate reaches handlers as a [`PeerCertificate`]
 //! extension, beside the `ConnectInfo<SocketAddr>` the audit's source address comes from.
 //! This module never logs key material or the contents of the files it reads.
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
-use axum::Router;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
 use sha2::{Digest, Sha256};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use zeroize::Zeroizing;
 
@@ -38,12 +33,6 @@ pub const ALPN_HTTP_1_1: &[u8] = b"http/1.1";
 
 /// How long a client may take to complete its handshake before the connection is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long a client may take to send a request's headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long shutdown waits for open connections to finish their requests.
-const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
 /// A file the TLS configuration could not be built from, named, with the reason.
 #[derive(Debug, thiserror::Error)]
@@ -251,67 +240,23 @@ impl PeerCertificate {
     }
 }
 
-/// Serves `router` over TLS on `listener` until `shutdown` completes, then lets open
-/// connections finish their requests (for at most 30 s) and returns. Accepting never waits for
-/// a handshake: each connection runs in its own task.
-pub async fn serve<F>(listener: TcpListener, router: Router, tls: TlsConfig, shutdown: F)
-where
-    F: Future<Output = ()> + Send,
-{
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = &mut shutdown => break,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(conn) => conn,
-            Err(e) if is_connection_error(&e) => continue,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::error!(error = %e, "accepting a connection failed");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
-        tokio::spawn(connection(
-            tcp,
-            peer,
-            tls.current(),
-            router.clone(),
-            graceful.watcher(),
-        ));
-    }
-    drop(listener);
-    if tokio::time::timeout(DRAIN_LIMIT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after {DRAIN_LIMIT:?}; stopping anyway");
-    }
-}
-
-/// One connection: the handshake under its time limit, then HTTP/1.1 until the client leaves
-/// or shutdown asks it to finish.
-async fn connection(
+/// The TLS handshake of one connection under its time limit; answers the stream and the
+/// client's verified certificate, if it presented one. `None`: refused or timed out (logged).
+pub(crate) async fn handshake(
     tcp: TcpStream,
     peer: SocketAddr,
     config: Arc<ServerConfig>,
-    router: Router,
-    watcher: Watcher,
-) {
+) -> Option<(TlsStream<TcpStream>, Option<PeerCertificate>)> {
     let handshake = TlsAcceptor::from(config).accept(tcp);
     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "TLS handshake refused");
-            return;
+            return None;
         }
         Err(_) => {
             tracing::debug!(%peer, "TLS handshake timed out");
-            return;
+            return None;
         }
     };
     // With no client CA configured rustls asks for no certificate; with one, a presented
@@ -322,30 +267,7 @@ async fn connection(
         .peer_certificates()
         .and_then(|chain| chain.first())
         .map(|leaf| PeerCertificate::of(leaf));
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
-        if let Some(cert) = client {
-            req.extensions_mut().insert(cert);
-        }
-        tower_service::Service::call(&mut router.clone(), req)
-    });
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    let served = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
-    if let Err(e) = served.await {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
-    }
-}
-
-/// Errors of one connection that came and went before it was accepted: not the listener's.
-fn is_connection_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    )
+    Some((stream, client))
 }
 
 #[cfg(test)]

@@ -96,9 +96,15 @@ async fn start(name: &str, client_ca: &Ca) -> Fixture {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(tls::serve(listener, echo(), tls, async move {
-        let _ = stopped.await;
-    }));
+    let served = tokio::spawn(tijori_server::listener::serve(
+        listener,
+        echo(),
+        Some(tls),
+        Default::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     Fixture {
         addr,
         server_cert: cert.der().clone(),

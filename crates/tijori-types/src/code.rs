@@ -17,6 +17,8 @@ pub enum ErrorCode {
     /// The name is taken, or the object is not in a state that allows the request.
     Conflict,
     PayloadTooLarge,
+    /// The client took too long to send the request.
+    RequestTimeout,
     InvalidCardNumber,
     InvalidIban,
     InvalidCnic,
@@ -44,6 +46,7 @@ impl ErrorCode {
             ErrorCode::IdempotencyConflict => "idempotency_conflict",
             ErrorCode::Conflict => "conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::InvalidCardNumber => "invalid_card_number",
             ErrorCode::InvalidIban => "invalid_iban",
             ErrorCode::InvalidCnic => "invalid_cnic",
