@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod operators;
+pub mod pg;
 pub mod trail;
 
 use std::path::{Path, PathBuf};
