@@ -58,3 +58,13 @@ impl From<deadpool_postgres::PoolError> for StoreError {
         }
     }
 }
+
+impl StoreError {
+    /// The same error again, for each of several waiters on one failed operation.
+    pub fn copy(&self) -> StoreError {
+        match self {
+            StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+            StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+        }
+    }
+}

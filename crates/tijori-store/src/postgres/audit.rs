@@ -8,6 +8,8 @@
 //! commit, which with PostgreSQL's default `synchronous_commit = on` is flushed to disk.
 
 use async_trait::async_trait;
+use deadpool_postgres::Pool;
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::Row;
 
 use super::{col, limit, xact_lock, PgStore, AUDIT_LOCK};
@@ -45,52 +47,17 @@ impl AuditStore for PgStore {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        xact_lock(&tx, AUDIT_LOCK).await?;
-        // Read only now, in a statement started after the lock was granted: under READ
-        // COMMITTED it sees the previous holder's records. Read in the same statement as the
-        // lock, the head would come from a snapshot taken before the wait, and the chain fork.
-        let head = tx
-            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-            .await?;
-        let last = match tx.query_opt(&head, &[]).await? {
-            Some(r) => Some(seq_and_hash(&r)?),
-            // With no record left (archived away), the chain goes on from the newest checkpoint.
-            None => {
-                let anchor = tx
-                    .prepare_cached(
-                        "SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
-                    )
-                    .await?;
-                match tx.query_opt(&anchor, &[]).await? {
-                    Some(r) => Some(seq_and_hash(&r)?),
-                    None => None,
-                }
-            }
-        };
-        let (mut seq, mut prev) = last.unwrap_or((0, vec![0u8; 32]));
-        let mut seqs = Vec::with_capacity(records.len());
-        let mut prevs = Vec::with_capacity(records.len());
-        let mut hashes = Vec::with_capacity(records.len());
-        for record in &records {
-            seq += 1;
-            let hash = chain(&prev, seq, record);
-            seqs.push(seq);
-            prevs.push(std::mem::replace(&mut prev, hash.clone()));
-            hashes.push(hash);
-        }
-        // One statement for the whole batch, however many records it holds.
-        let insert = tx
-            .prepare_cached(
-                "INSERT INTO audit (seq, record, prev_hash, hash) \
-                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BYTEA[], $4::BYTEA[])",
-            )
-            .await?;
-        tx.execute(&insert, &[&seqs, &records, &prevs, &hashes])
-            .await?;
-        tx.commit().await?;
-        Ok(seqs)
+        let (reply, answer) = oneshot::channel();
+        self.appends
+            .send(Append {
+                records,
+                chain,
+                reply,
+            })
+            .map_err(|_| StoreError::Unavailable("the audit writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the audit writer has stopped".into()))?
     }
 
     async fn audit_rows(&self, after: i64, n: usize) -> Result<Vec<AuditRow>, StoreError> {
@@ -164,4 +131,114 @@ impl AuditStore for PgStore {
         tx.commit().await?;
         Ok(pruned)
     }
+}
+
+/// One append waiting for the writer: its records, and where its numbers go.
+pub(crate) struct Append {
+    records: Vec<String>,
+    chain: ChainFn,
+    reply: oneshot::Sender<Result<Vec<i64>, StoreError>>,
+}
+
+/// Most records in one group commit.
+const GROUP: usize = 1000;
+
+/// The node's audit writer (group commit): while one transaction is in flight, the appends
+/// that arrive wait, and the next transaction takes all of them at once. Each append still
+/// answers only after the commit that holds its records. Ends when the store is dropped.
+pub(crate) async fn writer(pool: Pool, mut appends: mpsc::UnboundedReceiver<Append>) {
+    while let Some(first) = appends.recv().await {
+        let chain = first.chain;
+        let mut group = vec![first];
+        let mut count = group[0].records.len();
+        // The same chain function throughout (there is one); a different one waits its turn.
+        let mut later = None;
+        while count < GROUP {
+            match appends.try_recv() {
+                Ok(next) if next.chain as usize == chain as usize => {
+                    count += next.records.len();
+                    group.push(next);
+                }
+                Ok(next) => {
+                    later = Some(next);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let records: Vec<String> = group.iter().flat_map(|a| a.records.iter().cloned()).collect();
+        match append_group(&pool, records, chain).await {
+            Ok(seqs) => {
+                let mut rest = seqs.as_slice();
+                for a in group {
+                    let (mine, tail) = rest.split_at(a.records.len().min(rest.len()));
+                    rest = tail;
+                    let _ = a.reply.send(Ok(mine.to_vec()));
+                }
+            }
+            Err(e) => {
+                for a in group {
+                    let _ = a.reply.send(Err(e.copy()));
+                }
+            }
+        }
+        if let Some(next) = later {
+            let seqs = append_group(&pool, next.records.clone(), next.chain).await;
+            let _ = next.reply.send(seqs);
+        }
+    }
+}
+
+/// One transaction: takes the chain's lock, reads its head, chains and inserts `records`.
+async fn append_group(
+    pool: &Pool,
+    records: Vec<String>,
+    chain: ChainFn,
+) -> Result<Vec<i64>, StoreError> {
+        let mut client = pool.get().await?;
+        let tx = client.transaction().await?;
+        xact_lock(&tx, AUDIT_LOCK).await?;
+        // Read only now, in a statement started after the lock was granted: under READ
+        // COMMITTED it sees the previous holder's records. Read in the same statement as the
+        // lock, the head would come from a snapshot taken before the wait, and the chain fork.
+        let head = tx
+            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            .await?;
+        let last = match tx.query_opt(&head, &[]).await? {
+            Some(r) => Some(seq_and_hash(&r)?),
+            // With no record left (archived away), the chain goes on from the newest checkpoint.
+            None => {
+                let anchor = tx
+                    .prepare_cached(
+                        "SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
+                    )
+                    .await?;
+                match tx.query_opt(&anchor, &[]).await? {
+                    Some(r) => Some(seq_and_hash(&r)?),
+                    None => None,
+                }
+            }
+        };
+        let (mut seq, mut prev) = last.unwrap_or((0, vec![0u8; 32]));
+        let mut seqs = Vec::with_capacity(records.len());
+        let mut prevs = Vec::with_capacity(records.len());
+        let mut hashes = Vec::with_capacity(records.len());
+        for record in &records {
+            seq += 1;
+            let hash = chain(&prev, seq, record);
+            seqs.push(seq);
+            prevs.push(std::mem::replace(&mut prev, hash.clone()));
+            hashes.push(hash);
+        }
+        // One statement for the whole batch, however many records it holds.
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO audit (seq, record, prev_hash, hash) \
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BYTEA[], $4::BYTEA[])",
+            )
+            .await?;
+        tx.execute(&insert, &[&seqs, &records, &prevs, &hashes])
+            .await?;
+        tx.commit().await?;
+        Ok(seqs)
 }

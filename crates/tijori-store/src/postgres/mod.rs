@@ -52,6 +52,8 @@ pub struct PgStore {
     changes: tokio::sync::broadcast::Sender<String>,
     /// The task listening for other nodes' changes; stopped with the store.
     listener: tokio::task::AbortHandle,
+    /// The node's audit writer (group commit); it ends when this sender is dropped.
+    appends: tokio::sync::mpsc::UnboundedSender<audit::Append>,
 }
 
 impl Drop for PgStore {
@@ -132,11 +134,14 @@ impl PgStore {
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Unavailable(format!("database pool: {e}")))?;
+        let (appends, queue) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(audit::writer(pool.clone(), queue));
         Ok(PgStore {
             pool,
             channel,
             changes,
             listener,
+            appends,
         })
     }
 
