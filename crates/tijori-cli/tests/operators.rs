@@ -60,7 +60,18 @@ fn a_person_enrolls_logs_in_and_a_replayed_code_fails() {
     assert_eq!(logins[0]["principal_kind"], "operator");
     assert!(logins[1..].iter().all(|r| r["outcome"] == "denied"));
     assert_eq!(logins[1]["resource"], id.as_str());
-    let text = std::fs::read(s.data_dir.join("tijori.sqlite3")).unwrap();
+    // Everything the vault stored: its SQLite file, or a dump of its PostgreSQL schema.
+    let text = match tijori_testkit::test_database(&s.data_dir) {
+        Some((url, schema)) => {
+            let dump = std::process::Command::new("pg_dump")
+                .args(["-n", &schema, &url])
+                .output()
+                .unwrap();
+            assert!(dump.status.success());
+            dump.stdout
+        }
+        None => std::fs::read(s.data_dir.join("tijori.sqlite3")).unwrap(),
+    };
     let log = s.output();
     for secret_text in [PASSWORD, &secret, &code, &token] {
         assert!(!log.contains(secret_text), "log leaks a secret");

@@ -130,10 +130,12 @@ impl Server {
         envs: &[(&str, &str)],
         ca: Option<&Path>,
     ) -> Server {
+        let store = postgres_args(data_dir, args);
         let mut child = Command::new(bin)
             .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(args)
+            .args(&store)
             .env("RUST_LOG", "info")
             .envs(envs.iter().copied())
             .stdin(Stdio::null())
@@ -287,6 +289,55 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// With `TIJORI_TEST_DATABASE_URL` set, test servers keep their vault in PostgreSQL instead
+/// of the data dir's SQLite file: each data dir gets a schema of its own (`bb_<hash of the
+/// path>`, so a restart finds its data again), made with `psql`. Servers given their own
+/// `--storage-url` keep it.
+fn postgres_args(data_dir: &Path, args: &[&str]) -> Vec<String> {
+    let url = match std::env::var("TIJORI_TEST_DATABASE_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => return Vec::new(),
+    };
+    if args.contains(&"--storage-url") {
+        return Vec::new();
+    }
+    let schema = test_schema(data_dir);
+    let made = Command::new("psql")
+        .args([
+            &url,
+            "-qc",
+            &format!("CREATE SCHEMA IF NOT EXISTS {schema}"),
+        ])
+        .output()
+        .expect("psql is installed (apt-get install postgresql-client)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let sep = if url.contains('?') { '&' } else { '?' };
+    vec![
+        "--storage-url".to_owned(),
+        format!("{url}{sep}options=-c%20search_path%3D{schema}"),
+    ]
+}
+
+/// The PostgreSQL schema of a test server's data dir (see [`postgres_args`]), and the URL,
+/// when `TIJORI_TEST_DATABASE_URL` is set.
+pub fn test_database(data_dir: &Path) -> Option<(String, String)> {
+    let url = std::env::var("TIJORI_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    Some((url, test_schema(data_dir)))
+}
+
+fn test_schema(data_dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data_dir.hash(&mut h);
+    format!("bb_{:016x}", h.finish())
 }
 
 fn spawn_reader(

@@ -8,7 +8,34 @@ use serde_json::Value;
 
 use super::*;
 
+/// The audit records of a server's vault, from its SQLite file, or from its PostgreSQL schema
+/// when the tests run on PostgreSQL (`TIJORI_TEST_DATABASE_URL`).
 pub fn records(dir: &Path) -> Vec<(i64, Value)> {
+    if let Some((url, schema)) = tijori_testkit::test_database(dir) {
+        let out = Command::new("psql")
+            .args([
+                &url,
+                "-AtF",
+                "\u{1f}",
+                "-c",
+                &format!("SELECT seq, record FROM {schema}.audit ORDER BY seq"),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (seq, text) = l.split_once('\u{1f}').unwrap();
+                (seq.parse().unwrap(), serde_json::from_str(text).unwrap())
+            })
+            .collect();
+    }
     let db = rusqlite::Connection::open(dir.join("tijori.sqlite3")).unwrap();
     let mut stmt = db
         .prepare("SELECT seq, record FROM audit ORDER BY seq")

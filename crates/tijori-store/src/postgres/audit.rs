@@ -166,7 +166,10 @@ pub(crate) async fn writer(pool: Pool, mut appends: mpsc::UnboundedReceiver<Appe
                 Err(_) => break,
             }
         }
-        let records: Vec<String> = group.iter().flat_map(|a| a.records.iter().cloned()).collect();
+        let records: Vec<String> = group
+            .iter()
+            .flat_map(|a| a.records.iter().cloned())
+            .collect();
         match append_group(&pool, records, chain).await {
             Ok(seqs) => {
                 let mut rest = seqs.as_slice();
@@ -195,50 +198,48 @@ async fn append_group(
     records: Vec<String>,
     chain: ChainFn,
 ) -> Result<Vec<i64>, StoreError> {
-        let mut client = pool.get().await?;
-        let tx = client.transaction().await?;
-        xact_lock(&tx, AUDIT_LOCK).await?;
-        // Read only now, in a statement started after the lock was granted: under READ
-        // COMMITTED it sees the previous holder's records. Read in the same statement as the
-        // lock, the head would come from a snapshot taken before the wait, and the chain fork.
-        let head = tx
-            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-            .await?;
-        let last = match tx.query_opt(&head, &[]).await? {
-            Some(r) => Some(seq_and_hash(&r)?),
-            // With no record left (archived away), the chain goes on from the newest checkpoint.
-            None => {
-                let anchor = tx
-                    .prepare_cached(
-                        "SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
-                    )
-                    .await?;
-                match tx.query_opt(&anchor, &[]).await? {
-                    Some(r) => Some(seq_and_hash(&r)?),
-                    None => None,
-                }
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    xact_lock(&tx, AUDIT_LOCK).await?;
+    // Read only now, in a statement started after the lock was granted: under READ
+    // COMMITTED it sees the previous holder's records. Read in the same statement as the
+    // lock, the head would come from a snapshot taken before the wait, and the chain fork.
+    let head = tx
+        .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        .await?;
+    let last = match tx.query_opt(&head, &[]).await? {
+        Some(r) => Some(seq_and_hash(&r)?),
+        // With no record left (archived away), the chain goes on from the newest checkpoint.
+        None => {
+            let anchor = tx
+                .prepare_cached("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
+                .await?;
+            match tx.query_opt(&anchor, &[]).await? {
+                Some(r) => Some(seq_and_hash(&r)?),
+                None => None,
             }
-        };
-        let (mut seq, mut prev) = last.unwrap_or((0, vec![0u8; 32]));
-        let mut seqs = Vec::with_capacity(records.len());
-        let mut prevs = Vec::with_capacity(records.len());
-        let mut hashes = Vec::with_capacity(records.len());
-        for record in &records {
-            seq += 1;
-            let hash = chain(&prev, seq, record);
-            seqs.push(seq);
-            prevs.push(std::mem::replace(&mut prev, hash.clone()));
-            hashes.push(hash);
         }
-        // One statement for the whole batch, however many records it holds.
-        let insert = tx
-            .prepare_cached(
-                "INSERT INTO audit (seq, record, prev_hash, hash) \
+    };
+    let (mut seq, mut prev) = last.unwrap_or((0, vec![0u8; 32]));
+    let mut seqs = Vec::with_capacity(records.len());
+    let mut prevs = Vec::with_capacity(records.len());
+    let mut hashes = Vec::with_capacity(records.len());
+    for record in &records {
+        seq += 1;
+        let hash = chain(&prev, seq, record);
+        seqs.push(seq);
+        prevs.push(std::mem::replace(&mut prev, hash.clone()));
+        hashes.push(hash);
+    }
+    // One statement for the whole batch, however many records it holds.
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO audit (seq, record, prev_hash, hash) \
                  SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BYTEA[], $4::BYTEA[])",
-            )
-            .await?;
-        tx.execute(&insert, &[&seqs, &records, &prevs, &hashes])
-            .await?;
-        tx.commit().await?;
-        Ok(seqs)
+        )
+        .await?;
+    tx.execute(&insert, &[&seqs, &records, &prevs, &hashes])
+        .await?;
+    tx.commit().await?;
+    Ok(seqs)
 }
