@@ -128,20 +128,7 @@ fn two_nodes_act_as_one_vault() {
     // One audit trail from both nodes: exported over the API, it verifies with the public key.
     let export = a.get("/v1/audit/export?limit=100000", Some(&a.root_token));
     assert_eq!(export.status, 200);
-    let file = a.data_dir.join("nodes-trail.jsonl");
-    std::fs::write(&file, &export.text).unwrap();
-    let key = a.get("/v1/audit/public-key", Some(&a.root_token)).json["public_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (code, out, err) = common::trail::audit_cmd(&[
-        "verify".as_ref(),
-        "--file".as_ref(),
-        file.as_os_str(),
-        "--public-key".as_ref(),
-        key.as_ref(),
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
+    common::trail::verify_export(&a, &a.root_token, &export.text, "nodes-trail.jsonl");
     let sources: std::collections::BTreeSet<String> = export
         .text
         .lines()

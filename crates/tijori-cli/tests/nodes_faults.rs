@@ -351,22 +351,7 @@ fn assert_trail(node: &Server, file: &str, acked: &[(String, String)]) -> usize 
     assert_eq!(export.status, 200, "{}", export.text);
     let lines = export.text.lines().count();
     assert!(lines < 100_000, "the trail outgrew one export page");
-    let path = node.data_dir.join(file);
-    std::fs::write(&path, &export.text).unwrap();
-    let key = node
-        .get("/v1/audit/public-key", Some(&node.root_token))
-        .json["public_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (code, out, err) = common::trail::audit_cmd(&[
-        "verify".as_ref(),
-        "--file".as_ref(),
-        path.as_os_str(),
-        "--public-key".as_ref(),
-        key.as_ref(),
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
+    common::trail::verify_export(node, &node.root_token, &export.text, file);
     let recorded: HashSet<String> = export
         .text
         .lines()

@@ -312,20 +312,8 @@ fn dual_control_needs_a_second_operator() {
     assert_eq!((first.status, second.status), (200, 200), "{}", second.text);
     assert_eq!(first.content_type.as_deref(), Some("application/x-ndjson"));
     assert_eq!(page(0, &bilal).status, 403, "not the requester");
-    let file = s.data_dir.join("export.jsonl");
-    std::fs::write(&file, format!("{}{}", first.text, second.text)).unwrap();
-    let key = s.get("/v1/audit/public-key", Some(&chand)).json["public_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (code, out, err) = common::trail::audit_cmd(&[
-        "verify".as_ref(),
-        "--file".as_ref(),
-        file.as_os_str(),
-        "--public-key".as_ref(),
-        key.as_ref(),
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
+    let text = format!("{}{}", first.text, second.text);
+    let out = common::trail::verify_export(&s, &chand, &text, "export.jsonl");
     assert!(out.contains("10 records"), "{out}");
 
     let list = s.get("/v1/approvals", Some(&chand));

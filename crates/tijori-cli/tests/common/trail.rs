@@ -51,6 +51,26 @@ pub fn records(dir: &Path) -> Vec<(i64, Value)> {
     rows
 }
 
+/// Checks an exported trail (`text`, JSON Lines) with `tijori audit verify --file`, given the
+/// server's public key read with `token`; answers its output.
+pub fn verify_export(s: &Server, token: &str, text: &str, name: &str) -> String {
+    let file = s.data_dir.join(name);
+    std::fs::write(&file, text).unwrap();
+    let key = s.get("/v1/audit/public-key", Some(token)).json["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, out, err) = audit_cmd(&[
+        "verify".as_ref(),
+        "--file".as_ref(),
+        file.as_os_str(),
+        "--public-key".as_ref(),
+        key.as_ref(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    out
+}
+
 /// Runs `tijori audit ARGS`; answers its exit code, stdout and stderr.
 /// The records' contents alone, in order.
 pub fn events(dir: &Path) -> Vec<Value> {
