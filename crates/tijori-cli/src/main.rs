@@ -5,6 +5,7 @@
 mod accounts;
 mod audit;
 mod hsm;
+mod import;
 mod keys;
 mod limits;
 mod operator;
@@ -72,6 +73,14 @@ enum Command {
     /// Rotate keys and move existing data to the new versions (admin credential).
     #[command(subcommand)]
     Keys(KeysCommand),
+
+    /// Tokenize a column of a CSV file (a migration of an existing card database) through a
+    /// running server, writing the rows with tokens instead of values. Shows progress and the
+    /// rate; resumable: run it again after an interruption and it carries on. Needs a
+    /// credential that may tokenize.
+    ///
+    /// Example: tijori import --type card_number --column pan cards.csv --out cards.tokens.csv
+    Import(import::ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -601,6 +610,7 @@ fn main() -> ExitCode {
             OperatorCommand::Enroll(to) => accounts::enroll(&to).map(|()| ExitCode::SUCCESS),
             OperatorCommand::Login(to) => accounts::login(&to).map(|()| ExitCode::SUCCESS),
         },
+        Command::Import(args) => import::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Keys(cmd) => match cmd {
             KeysCommand::Status { remote } => keys::status(&remote),
             KeysCommand::Rotate { remote, key } => keys::rotate(&remote, &key),

@@ -1,0 +1,252 @@
+//! `tijori import`: a migration of an existing database of values into tokens. Reads a CSV
+//! file, tokenizes one column through a running server's batch endpoint (10,000 values a
+//! request), and writes the same rows with the value replaced by its token. Values never touch
+//! the disk here except in the input the user already has; rejected rows are listed by row
+//! number and error code only.
+//!
+//! Resumable: after every batch the output is flushed and synced, then a progress file records
+//! how many input rows and output bytes are done. A run that finds the progress file truncates
+//! the output to what it records and carries on from there. Each batch is sent with an
+//! `Idempotency-Key` made from its content, so a batch sent again after a crash gets the same
+//! tokens rather than new ones.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+use crate::remote::{answer, request};
+use crate::Remote;
+
+/// The options of `tijori import`.
+#[derive(clap::Args)]
+pub(crate) struct ImportArgs {
+    /// The CSV file to import (UTF-8, comma-separated, first row a header).
+    file: PathBuf,
+    /// The data type of the column (card_number, iban, cnic, pk_mobile, bank_account, text).
+    #[arg(long = "type", value_name = "TYPE")]
+    data_type: String,
+    /// The column holding the values: its header name, or its position from 1.
+    #[arg(long, default_value = "1", value_name = "NAME|N")]
+    column: String,
+    /// Token format: random or preserving.
+    #[arg(long, default_value = "random")]
+    format: String,
+    /// Deterministic tokens (equal values share one token).
+    #[arg(long)]
+    deterministic: bool,
+    /// Where the tokenized rows go [default: FILE with .tokens.csv].
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Values per request (at most the server's batch limit, 10,000 by default).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    batch: u32,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+/// Where a run stands: input rows done, output bytes written, rows rejected.
+#[derive(Default, Clone, Copy)]
+struct Progress {
+    rows: u64,
+    out_bytes: u64,
+    rejected: u64,
+}
+
+impl Progress {
+    fn read(path: &Path) -> Result<Option<Progress>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let n: Vec<u64> = text
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        match n[..] {
+            [rows, out_bytes, rejected] => Ok(Some(Progress {
+                rows,
+                out_bytes,
+                rejected,
+            })),
+            _ => bail!(
+                "{} is not an import progress file; remove it to start over",
+                path.display()
+            ),
+        }
+    }
+
+    /// Written to a temporary file and renamed: a crash leaves the old or the new, whole.
+    fn write(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("progress.tmp");
+        let mut f = File::create(&tmp)?;
+        writeln!(f, "{} {} {}", self.rows, self.out_bytes, self.rejected)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    }
+}
+
+pub(crate) fn run(args: &ImportArgs) -> Result<()> {
+    let out_path = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.file.with_extension("tokens.csv"));
+    let progress_path = out_path.with_extension("progress");
+    let rejects_path = out_path.with_extension("rejected.csv");
+    let total = count_rows(&args.file)?;
+    let mut reader = csv::Reader::from_reader(BufReader::new(
+        File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?,
+    ));
+    let headers = reader.headers()?.clone();
+    let column = match args.column.parse::<usize>() {
+        Ok(n) if n >= 1 && n <= headers.len() => n - 1,
+        _ => headers
+            .iter()
+            .position(|h| h == args.column)
+            .with_context(|| {
+                format!(
+                    "no column '{}' in the header of {}",
+                    args.column,
+                    args.file.display()
+                )
+            })?,
+    };
+    let mut done = Progress::read(&progress_path)?.unwrap_or_default();
+    let mut out = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .write(true)
+        .truncate(false)
+        .open(&out_path)
+        .with_context(|| format!("opening {}", out_path.display()))?;
+    // What a crash wrote after the last progress record is dropped.
+    out.set_len(done.out_bytes)?;
+    out.seek(SeekFrom::End(0))?;
+    let mut rejects = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&rejects_path)?;
+    if done.rows == 0 {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(&headers)?;
+        let head = w.into_inner()?;
+        out.write_all(&head)?;
+        done.out_bytes = head.len() as u64;
+    } else {
+        eprintln!(
+            "resuming after {} rows ({})",
+            done.rows,
+            progress_path.display()
+        );
+    }
+    let started = Instant::now();
+    let first = done.rows;
+    let mut records = reader.records().skip(done.rows as usize);
+    loop {
+        let mut rows = Vec::with_capacity(args.batch as usize);
+        for r in records.by_ref().take(args.batch as usize) {
+            rows.push(r?);
+        }
+        if rows.is_empty() {
+            break;
+        }
+        let values: Vec<&str> = rows.iter().map(|r| r.get(column).unwrap_or("")).collect();
+        let answers = tokenize(args, &values)?;
+        let mut w = csv::Writer::from_writer(Vec::new());
+        for (i, (row, item)) in rows.iter().zip(&answers).enumerate() {
+            match item["token"].as_str() {
+                Some(token) => {
+                    let fields: Vec<&str> = row
+                        .iter()
+                        .enumerate()
+                        .map(|(c, f)| if c == column { token } else { f })
+                        .collect();
+                    w.write_record(&fields)?;
+                }
+                None => {
+                    let code = item["error"]["code"].as_str().unwrap_or("error");
+                    writeln!(rejects, "{},{code}", done.rows + i as u64 + 2)?;
+                    done.rejected += 1;
+                }
+            }
+        }
+        let bytes = w.into_inner()?;
+        let mut buffered = BufWriter::new(&mut out);
+        buffered.write_all(&bytes)?;
+        buffered.flush()?;
+        drop(buffered);
+        out.sync_data()?;
+        rejects.sync_data()?;
+        done.rows += rows.len() as u64;
+        done.out_bytes += bytes.len() as u64;
+        done.write(&progress_path)?;
+        let rate = (done.rows - first) as f64 / started.elapsed().as_secs_f64().max(1e-6);
+        eprint!(
+            "\rimported {} of {total} rows ({rate:.0} rows/s)   ",
+            done.rows
+        );
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let rate = (done.rows - first) as f64 / secs.max(1e-6);
+    eprintln!(
+        "\ndone: {} rows in {secs:.1} s ({rate:.0} rows/s); {} rejected (row numbers and reasons in {})",
+        done.rows - first,
+        done.rejected,
+        rejects_path.display()
+    );
+    println!("{}", out_path.display());
+    std::fs::remove_file(&progress_path).ok();
+    Ok(())
+}
+
+/// One batch through `POST /v1/tokens/batch`, answered item by item.
+fn tokenize(args: &ImportArgs, values: &[&str]) -> Result<Vec<Value>> {
+    let items: Vec<Value> = values
+        .iter()
+        .map(|v| {
+            json!({"type": args.data_type, "value": v, "format": args.format,
+                   "deterministic": args.deterministic})
+        })
+        .collect();
+    let body = json!({ "items": items });
+    let text = body.to_string();
+    // The same batch sent again (after a crash) gets the first answer: no new tokens.
+    let key = format!(
+        "import-{}",
+        hex::encode(tijori_crypto::sha256(text.as_bytes()))
+    );
+    let resp = answer(
+        request(&args.remote, "POST", "/v1/tokens/batch")
+            .set("Idempotency-Key", &key)
+            .set("Content-Type", "application/json")
+            .send_string(&text),
+    )?;
+    let items = resp["items"].as_array().cloned().unwrap_or_default();
+    if items.len() != values.len() {
+        bail!(
+            "the server answered {} items for {} values",
+            items.len(),
+            values.len()
+        );
+    }
+    Ok(items)
+}
+
+/// Data rows of the file (lines after the header), for the progress line.
+fn count_rows(path: &Path) -> Result<u64> {
+    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let (mut buf, mut n) = (vec![0u8; 1 << 16], 0u64);
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        n += buf[..k].iter().filter(|b| **b == b'\n').count() as u64;
+    }
+    Ok(n.saturating_sub(1))
+}
