@@ -57,6 +57,8 @@ pub(crate) struct Keys {
 #[derive(Default)]
 pub(crate) struct Keyring {
     keys: RwLock<Option<Arc<Keys>>>,
+    /// Reloads take turns, so an older one never replaces a newer one's keys.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 /// The key scope of a subject's own data keys.
@@ -95,78 +97,102 @@ impl Keyring {
     }
 
     /// Unwraps the hierarchy again under the root of trust it was unsealed with, after a
-    /// rotation changed the active keys.
+    /// rotation changed the active keys. One reload at a time; and the result is installed
+    /// only if the keys it started from are still in place: a seal (or another unseal) that
+    /// came meanwhile wins, so a reload never unseals a node that was just sealed.
     pub(crate) async fn reload(&self, store: &dyn Store, now: i64) -> Result<(), CoreError> {
-        let root = self.keys()?.root.clone();
-        self.unseal(store, root, now).await
+        let _one = self.reloading.lock().await;
+        let before = self.keys()?;
+        let keys = Arc::new(build(store, before.root.clone(), now).await?);
+        let mut slot = self
+            .keys
+            .write()
+            .map_err(|_| CoreError::poisoned("keyring"))?;
+        match slot.as_ref() {
+            Some(current) if Arc::ptr_eq(current, &before) => {
+                *slot = Some(keys);
+                Ok(())
+            }
+            Some(_) => Ok(()),
+            None => Err(CoreError::Sealed),
+        }
     }
 
-    /// Unwraps the hierarchy under `provider`, creating the first KEK and data keys of a new vault.
+    /// Unwraps the hierarchy under `provider`, creating the first KEK and data keys of a new
+    /// vault, and puts it in place.
     pub(crate) async fn unseal(
         &self,
         store: &dyn Store,
         provider: Arc<dyn KeyProvider>,
         now: i64,
     ) -> Result<(), CoreError> {
-        let mut records = store.keks().await?;
-        if records.is_empty() {
-            let kek = SecretKey::generate()?;
-            let wrapped = provider.wrap(&kek_ad(1), &kek)?;
-            store
-                .insert_kek(KekRecord {
-                    version: 1,
-                    provider: provider.name().into(),
-                    wrapped,
-                    created_at: now,
-                })
-                .await?;
-            records = store.keks().await?;
-        }
-        let mut by_version = HashMap::new();
-        for r in &records {
-            let key = provider
-                .unwrap(&kek_ad(r.version), &r.wrapped)
-                .map_err(|_| CoreError::RootMismatch)?;
-            by_version.insert(r.version, key);
-        }
-        let current = records
-            .iter()
-            .map(|r| r.version)
-            .max()
-            .ok_or(CoreError::Sealed)?;
-        let keks = Keks {
-            by_version,
-            current,
-        };
-        let (shared_rec, shared) = keks.active(store, PURPOSE_DATA, "", now).await?;
-        let shared = (shared_rec.id, Arc::new(shared));
-        let blind = BlindIndexKey::new(keks.active(store, PURPOSE_BLIND, "", now).await?.1);
-        let idempotency =
-            BlindIndexKey::new(keks.active(store, PURPOSE_IDEMPOTENCY, "", now).await?.1);
-        let audit_signer =
-            SigningKey::from_seed(&keks.active(store, PURPOSE_AUDIT_SIGNING, "", now).await?.1);
-        let audit_hmac =
-            BlindIndexKey::new(keks.active(store, PURPOSE_AUDIT_HMAC, "", now).await?.1);
-        let operator = keks.active(store, PURPOSE_OPERATOR, "", now).await?.1;
-        let deks = HashMap::from([(shared.0, shared.1.clone())]);
-        let keys = Keys {
-            root: provider,
-            keks,
-            shared,
-            blind,
-            idempotency,
-            audit_signer,
-            audit_hmac,
-            operator,
-            deks: RwLock::new(deks),
-            subjects: RwLock::new(HashMap::new()),
-        };
+        let keys = build(store, provider, now).await?;
         *self
             .keys
             .write()
             .map_err(|_| CoreError::poisoned("keyring"))? = Some(Arc::new(keys));
         Ok(())
     }
+}
+
+/// Unwraps the hierarchy under `provider`, creating the first KEK and data keys of a new vault.
+async fn build(
+    store: &dyn Store,
+    provider: Arc<dyn KeyProvider>,
+    now: i64,
+) -> Result<Keys, CoreError> {
+    let mut records = store.keks().await?;
+    if records.is_empty() {
+        let kek = SecretKey::generate()?;
+        let wrapped = provider.wrap(&kek_ad(1), &kek)?;
+        store
+            .insert_kek(KekRecord {
+                version: 1,
+                provider: provider.name().into(),
+                wrapped,
+                created_at: now,
+            })
+            .await?;
+        records = store.keks().await?;
+    }
+    let mut by_version = HashMap::new();
+    for r in &records {
+        let key = provider
+            .unwrap(&kek_ad(r.version), &r.wrapped)
+            .map_err(|_| CoreError::RootMismatch)?;
+        by_version.insert(r.version, key);
+    }
+    let current = records
+        .iter()
+        .map(|r| r.version)
+        .max()
+        .ok_or(CoreError::Sealed)?;
+    let keks = Keks {
+        by_version,
+        current,
+    };
+    let (shared_rec, shared) = keks.active(store, PURPOSE_DATA, "", now).await?;
+    let shared = (shared_rec.id, Arc::new(shared));
+    let blind = BlindIndexKey::new(keks.active(store, PURPOSE_BLIND, "", now).await?.1);
+    let idempotency = BlindIndexKey::new(keks.active(store, PURPOSE_IDEMPOTENCY, "", now).await?.1);
+    let audit_signer =
+        SigningKey::from_seed(&keks.active(store, PURPOSE_AUDIT_SIGNING, "", now).await?.1);
+    let audit_hmac = BlindIndexKey::new(keks.active(store, PURPOSE_AUDIT_HMAC, "", now).await?.1);
+    let operator = keks.active(store, PURPOSE_OPERATOR, "", now).await?.1;
+    let deks = HashMap::from([(shared.0, shared.1.clone())]);
+    let keys = Keys {
+        root: provider,
+        keks,
+        shared,
+        blind,
+        idempotency,
+        audit_signer,
+        audit_hmac,
+        operator,
+        deks: RwLock::new(deks),
+        subjects: RwLock::new(HashMap::new()),
+    };
+    Ok(keys)
 }
 
 impl Keks {

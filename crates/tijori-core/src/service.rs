@@ -270,7 +270,8 @@ impl Vault {
         }
         for (i, _, _) in pending {
             answers[i] = Some(Err(CoreError::Unavailable(
-                "no free token after repeated draws".into(),
+                "no free token after repeated draws, or the keys kept changing under the write"
+                    .into(),
             )));
         }
         answers

@@ -140,6 +140,9 @@ pub(crate) struct Append {
     reply: oneshot::Sender<Result<Vec<i64>, StoreError>>,
 }
 
+/// Longest an audit transaction may take before its appends fail.
+const APPEND_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Most records in one group commit.
 const GROUP: usize = 1000;
 
@@ -170,7 +173,16 @@ pub(crate) async fn writer(pool: Pool, mut appends: mpsc::UnboundedReceiver<Appe
             .iter()
             .flat_map(|a| a.records.iter().cloned())
             .collect();
-        match append_group(&pool, records, chain).await {
+        // A transaction stuck on a dead connection must not hold every request of the node:
+        // past the limit its appends fail (and roll back with the connection).
+        let appended = tokio::time::timeout(APPEND_LIMIT, append_group(&pool, records, chain))
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "the audit append took too long; the database may be unreachable".into(),
+                ))
+            });
+        match appended {
             Ok(seqs) => {
                 let mut rest = seqs.as_slice();
                 for a in group {
@@ -186,7 +198,14 @@ pub(crate) async fn writer(pool: Pool, mut appends: mpsc::UnboundedReceiver<Appe
             }
         }
         if let Some(next) = later {
-            let seqs = append_group(&pool, next.records.clone(), next.chain).await;
+            let seqs =
+                tokio::time::timeout(APPEND_LIMIT, append_group(&pool, next.records, next.chain))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(StoreError::Unavailable(
+                            "the audit append took too long".into(),
+                        ))
+                    });
             let _ = next.reply.send(seqs);
         }
     }

@@ -77,11 +77,11 @@ impl PgStore {
     /// Like [`PgStore::connect`], keeping every table in the schema `schema` (created if
     /// missing) instead of the connection's default one: for operators who keep one vault per
     /// schema in a shared database, and for tests, which each take a fresh schema. The name
-    /// is an unquoted identifier: lowercase ASCII letters, digits and `_`, at most 63 bytes.
+    /// is an unquoted identifier: lowercase ASCII letters, digits and `_`, at most 48 bytes.
     pub async fn connect_in_schema(url: &str, schema: &str) -> Result<PgStore, StoreError> {
         if !valid_schema_name(schema) {
             return Err(StoreError::Unavailable(
-                "a schema name takes lowercase ASCII letters, digits and _ (at most 63), \
+                "a schema name takes lowercase ASCII letters, digits and _ (at most 48), \
                  and does not start with a digit"
                     .into(),
             ));
@@ -198,8 +198,10 @@ impl PgStore {
 
 /// An unquoted, lowercase identifier: safe to put into `search_path` and `CREATE SCHEMA` as is.
 fn valid_schema_name(s: &str) -> bool {
+    // 48, not PostgreSQL's 63: the change feed's channel is `tijori_changes_<schema>`, and a
+    // channel name must stay under 64 bytes.
     !s.is_empty()
-        && s.len() <= 63
+        && s.len() <= 48
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         && !s.as_bytes()[0].is_ascii_digit()

@@ -188,12 +188,21 @@ fn insert_one(
     tx: &Transaction<'_>,
     rec: &TokenRecord,
     now: i64,
+    active: &mut std::collections::HashMap<i64, bool>,
 ) -> Result<InsertOutcome, StoreError> {
-    let active: Option<bool> = tx
-        .prepare_cached("SELECT active FROM data_keys WHERE id = ?1")?
-        .query_row(params![rec.data_key_id], |r| r.get(0))
-        .optional()?;
-    if active != Some(true) {
+    let is_active = match active.get(&rec.data_key_id) {
+        Some(a) => *a,
+        None => {
+            let a = tx
+                .prepare_cached("SELECT active FROM data_keys WHERE id = ?1")?
+                .query_row(params![rec.data_key_id], |r| r.get::<_, bool>(0))
+                .optional()?
+                == Some(true);
+            active.insert(rec.data_key_id, a);
+            a
+        }
+    };
+    if !is_active {
         return Ok(InsertOutcome::StaleKey);
     }
     if let Some(index) = &rec.blind_index {
@@ -256,7 +265,14 @@ impl TokenStore for SqliteStore {
         now: i64,
     ) -> Result<Vec<InsertOutcome>, StoreError> {
         self.writer()?
-            .write(move |tx| records.iter().map(|r| insert_one(tx, r, now)).collect())
+            .write(move |tx| {
+                // Whether each data key is active, asked once per key in the batch.
+                let mut active = std::collections::HashMap::new();
+                records
+                    .iter()
+                    .map(|r| insert_one(tx, r, now, &mut active))
+                    .collect()
+            })
             .await
     }
 

@@ -54,7 +54,7 @@ impl PgSchema {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        name.truncate(63);
+        name.truncate(48);
         Some(PgSchema { url, name })
     }
 
