@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::trail::records;
 use common::*;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use rcgen::KeyPair;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{json, Value};
@@ -364,37 +364,6 @@ fn only_administrators_manage_principals() {
 // ---------------------------------------------------------------------------------------------
 // Mutual TLS: a principal bound to its client certificate.
 
-/// A CA that signs client certificates.
-struct ClientCa {
-    cert: rcgen::Certificate,
-    key: KeyPair,
-}
-
-impl ClientCa {
-    fn new(name: &str) -> ClientCa {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        let cert = params.self_signed(&key).unwrap();
-        ClientCa { cert, key }
-    }
-
-    /// A client certificate and its key.
-    fn issue(&self, name: &str) -> (CertificateDer<'static>, KeyPair) {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
-        (cert.der().clone(), key)
-    }
-}
-
 /// An HTTPS agent trusting `server_ca`, presenting `client` (certificate and key) if given.
 fn agent(server_ca: &Path, client: Option<&(CertificateDer<'static>, KeyPair)>) -> ureq::Agent {
     let mut roots = rustls::RootCertStore::empty();
@@ -448,9 +417,9 @@ fn a_key_bound_to_a_client_certificate_needs_that_certificate() {
         String::from_utf8_lossy(&out.stderr)
     );
     let (crt, key_file) = (dir.join("tijori-dev.crt"), dir.join("tijori-dev.key"));
-    let ca = ClientCa::new("prn test client CA");
+    let ca = tijori_testkit::pki::ClientCa::new("prn test client CA");
     let ca_file = dir.join("client-ca.pem");
-    std::fs::write(&ca_file, ca.cert.pem()).unwrap();
+    std::fs::write(&ca_file, ca.pem()).unwrap();
     let mine = ca.issue("checkout");
     let other = ca.issue("checkout-impostor");
 

@@ -12,40 +12,18 @@ use std::time::Duration;
 use axum::extract::ConnectInfo;
 use axum::routing::get;
 use axum::{Extension, Router};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use rcgen::{CertificateParams, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use tijori_server::tls::{self, PeerCertificate, TlsConfig, TlsFiles};
+use tijori_testkit::pki::ClientCa;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsConnector;
 
-/// A certificate authority for client certificates.
-struct Ca {
-    cert: rcgen::Certificate,
-    key: KeyPair,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        let cert = params.self_signed(&key).unwrap();
-        Ca { cert, key }
-    }
-
-    /// A client certificate it issued, and its key.
-    fn client(&self) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
-        let der = PrivatePkcs8KeyDer::from(key.serialize_der());
-        (cert.der().clone(), der.into())
-    }
+/// A client certificate `ca` issued, with its key as rustls takes it.
+fn client(ca: &ClientCa) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+    let (cert, key) = ca.issue("client");
+    (cert, PrivatePkcs8KeyDer::from(key.serialize_der()).into())
 }
 
 struct Fixture {
@@ -77,7 +55,7 @@ fn echo() -> Router {
     )
 }
 
-async fn start(name: &str, client_ca: &Ca) -> Fixture {
+async fn start(name: &str, client_ca: &ClientCa) -> Fixture {
     let dir = dir(name);
     let key = KeyPair::generate().unwrap();
     let cert = CertificateParams::new(vec!["localhost".to_owned()])
@@ -91,7 +69,7 @@ async fn start(name: &str, client_ca: &Ca) -> Fixture {
     };
     std::fs::write(&files.cert, cert.pem()).unwrap();
     std::fs::write(&files.key, key.serialize_pem()).unwrap();
-    std::fs::write(dir.join("clients.crt"), client_ca.cert.pem()).unwrap();
+    std::fs::write(dir.join("clients.crt"), client_ca.pem()).unwrap();
     let tls = TlsConfig::load(files).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -147,9 +125,9 @@ async fn who(f: &Fixture, connector: &TlsConnector) -> Result<String, std::io::E
 
 #[tokio::test]
 async fn a_verified_client_certificate_reaches_the_handler() {
-    let ca = Ca::new("clients");
+    let ca = ClientCa::new("clients");
     let f = start("peer", &ca).await;
-    let (cert, key) = ca.client();
+    let (cert, key) = client(&ca);
     let expected = PeerCertificate::of(&cert).hex();
     let body = who(&f, &connector(&f.server_cert, Some((cert, key))))
         .await
@@ -165,9 +143,9 @@ async fn a_verified_client_certificate_reaches_the_handler() {
 
 #[tokio::test]
 async fn a_client_certificate_from_another_ca_fails_the_handshake() {
-    let ca = Ca::new("clients");
+    let ca = ClientCa::new("clients");
     let f = start("foreign", &ca).await;
-    let stranger = Ca::new("someone else").client();
+    let stranger = client(&ClientCa::new("someone else"));
     // TLS 1.3 clients learn of the refusal at their first read, not in connect().
     let refused = who(&f, &connector(&f.server_cert, Some(stranger))).await;
     assert!(refused.is_err(), "{refused:?}");
@@ -176,7 +154,7 @@ async fn a_client_certificate_from_another_ca_fails_the_handshake() {
 
 #[tokio::test]
 async fn a_silent_client_holds_up_nobody() {
-    let ca = Ca::new("clients");
+    let ca = ClientCa::new("clients");
     let f = start("silent", &ca).await;
     // Connected, never says a word: its handshake waits in its own task.
     let silent = TcpStream::connect(f.addr).await.unwrap();

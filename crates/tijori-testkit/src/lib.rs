@@ -6,6 +6,7 @@
 // A harness that cannot start its server has nothing better to do than fail the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod pki;
 pub mod softhsm;
 
 use std::io::{BufRead, BufReader, Read};
