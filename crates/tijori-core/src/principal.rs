@@ -16,7 +16,8 @@ use tijori_store::PrincipalRecord;
 use tijori_types::api::PrincipalResponse;
 
 use access::Refusal;
-pub(crate) use access::{admit, grace_until, KeySlot, Rules, Source};
+pub use access::Source;
+pub(crate) use access::{admit, grace_until, KeySlot, Rules};
 
 use crate::policy::{Role, RoleBook};
 use crate::CoreError;

@@ -1,7 +1,6 @@
 //! The [`Vault`]: its lifecycle (open, unseal, seal), its principals, idempotency and
 //! housekeeping. The data operations are in `service.rs`.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use tijori_crypto::{random_hex, KeyProvider};
@@ -193,7 +192,7 @@ impl Vault {
     /// principal bound to networks or to a client certificate is refused (fail closed). The
     /// server uses [`Vault::authenticate_from`].
     pub fn authenticate(&self, credential: &str) -> Result<Principal, CoreError> {
-        self.authenticate_from(credential, None, None)
+        self.authenticate_from(credential, &Source::default())
     }
 
     /// The principal a bearer credential (an API key or the root token) names, if its rules
@@ -202,15 +201,10 @@ impl Vault {
     pub fn authenticate_from(
         &self,
         credential: &str,
-        peer_ip: Option<IpAddr>,
-        client_cert_sha256: Option<[u8; 32]>,
+        source: &Source,
     ) -> Result<Principal, CoreError> {
-        let source = Source {
-            ip: peer_ip,
-            client_cert_sha256,
-        };
         self.directory
-            .authenticate(credential, &source, self.clock.now())
+            .authenticate(credential, source, self.clock.now())
     }
 
     /// Rebuilds the in-memory principal directory from the store: after every change made
@@ -407,8 +401,7 @@ impl Vault {
         auth: &Authorized<'_, Manage>,
         id: &str,
         req: RestrictPrincipalRequest,
-        peer_ip: Option<IpAddr>,
-        client_cert_sha256: Option<[u8; 32]>,
+        caller: &Source,
     ) -> Result<PrincipalResponse, CoreError> {
         let now = self.clock.now();
         let rules = Rules::requested(
@@ -417,11 +410,7 @@ impl Vault {
             req.client_cert_sha256.as_deref(),
             now,
         )?;
-        let caller = Source {
-            ip: peer_ip,
-            client_cert_sha256,
-        };
-        if id == auth.principal().id && admit(&rules, KeySlot::Current, &caller, now).is_err() {
+        if id == auth.principal().id && admit(&rules, KeySlot::Current, caller, now).is_err() {
             return Err(CoreError::InvalidRequest(
                 "these restrictions would refuse this very request, and a principal cannot lock \
                  itself out: include the network and client certificate you call with, or \

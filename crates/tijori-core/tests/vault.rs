@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tijori_core::policy::{authorize, Detokenize, Manage, Role, Search, Tokenize};
-use tijori_core::{Clock, CoreError, FixedClock, Principal, Vault, VaultConfig};
+use tijori_core::{Clock, CoreError, FixedClock, Principal, Source, Vault, VaultConfig};
 use tijori_crypto::DevKeyFile;
 use tijori_store::sqlite::SqliteStore;
 use tijori_store::{KeyStore, TokenStore};
@@ -285,7 +285,11 @@ fn restrict_req(body: serde_json::Value) -> tijori_types::api::RestrictPrincipal
 
 /// Whether `key` authenticates, from `ip` with the client certificate `cert`.
 fn works(v: &Vault, key: &str, ip: Option<&str>, cert: Option<[u8; 32]>) -> bool {
-    match v.authenticate_from(key, ip.map(|i| i.parse().unwrap()), cert) {
+    let source = Source {
+        ip: ip.map(|i| i.parse().unwrap()),
+        client_cert_sha256: cert,
+    };
+    match v.authenticate_from(key, &source) {
         Ok(_) => true,
         Err(CoreError::Unauthenticated) => false,
         Err(e) => panic!("unexpected {e:?}"),
@@ -423,8 +427,7 @@ async fn restrictions_bind_keys_to_time_networks_and_a_certificate() {
             restrict_req(serde_json::json!({
                 "expires_at": null, "allowed_cidrs": [], "client_cert_sha256": null,
             })),
-            None,
-            None,
+            &Source::default(),
         )
         .await
         .unwrap();
@@ -449,7 +452,7 @@ async fn restrictions_bind_keys_to_time_networks_and_a_certificate() {
     ] {
         let r = f
             .vault
-            .restrict_principal(&auth, &p.id, restrict_req(bad), None, None)
+            .restrict_principal(&auth, &p.id, restrict_req(bad), &Source::default())
             .await;
         assert!(matches!(r, Err(CoreError::InvalidRequest(_))));
     }
@@ -458,7 +461,7 @@ async fn restrictions_bind_keys_to_time_networks_and_a_certificate() {
     }));
     let r = f
         .vault
-        .restrict_principal(&auth, "prn_nobody", none, None, None)
+        .restrict_principal(&auth, "prn_nobody", none, &Source::default())
         .await;
     assert!(matches!(r, Err(CoreError::NotFound)));
 }
@@ -474,21 +477,18 @@ async fn a_principal_cannot_restrict_itself_out() {
             "expires_at": null, "allowed_cidrs": [cidr], "client_cert_sha256": null,
         }))
     };
-    let here = Some("127.0.0.1".parse().unwrap());
+    let here = Source {
+        ip: Some("127.0.0.1".parse().unwrap()),
+        client_cert_sha256: None,
+    };
     let r = f
         .vault
-        .restrict_principal(&auth, tijori_core::ROOT_ID, fence("10.0.0.0/8"), here, None)
+        .restrict_principal(&auth, tijori_core::ROOT_ID, fence("10.0.0.0/8"), &here)
         .await;
     assert!(matches!(r, Err(CoreError::InvalidRequest(_))));
     assert!(works(&f.vault, "root-self-test", Some("127.0.0.1"), None));
     f.vault
-        .restrict_principal(
-            &auth,
-            tijori_core::ROOT_ID,
-            fence("127.0.0.0/8"),
-            here,
-            None,
-        )
+        .restrict_principal(&auth, tijori_core::ROOT_ID, fence("127.0.0.0/8"), &here)
         .await
         .unwrap();
     assert!(works(&f.vault, "root-self-test", Some("127.0.0.1"), None));

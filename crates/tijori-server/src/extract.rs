@@ -1,7 +1,7 @@
 //! Extractors: the authenticated caller, and JSON bodies parsed with our error format. A JSON
 //! error message names the problem and the place, never the submitted content.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 use tijori_core::operator::SESSION_PREFIX;
-use tijori_core::{CoreError, Principal};
+use tijori_core::{CoreError, Principal, Source};
 use tijori_types::ErrorCode;
 
 use crate::{ApiError, AppState};
@@ -47,10 +47,9 @@ impl FromRequestParts<AppState> for Caller {
         } else {
             // An API key or the root token, held to its principal's bindings (networks, client
             // certificate) against what the connection vouches for.
-            let source = Source::of(parts);
             state
                 .vault
-                .authenticate_from(credential, source.ip, source.client_cert_sha256)
+                .authenticate_from(credential, &Origin::of(parts).0)
                 .map_err(|_| unauthenticated())?
         };
         crate::context::note_caller(&principal.id, principal.kind);
@@ -58,18 +57,13 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// Where a request comes from, as its connection vouches for it: the peer address (behind a
-/// proxy, the proxy's: no forwarded-for header is believed), and the fingerprint of the client
-/// certificate when one was presented and verified over mutual TLS.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Source {
-    pub ip: Option<IpAddr>,
-    pub client_cert_sha256: Option<[u8; 32]>,
-}
+/// Where a request comes from, as its connection vouches for it ([`Source`]): the peer
+/// address, and the fingerprint of a client certificate verified over mutual TLS.
+pub struct Origin(pub Source);
 
-impl Source {
-    fn of(parts: &Parts) -> Source {
-        Source {
+impl Origin {
+    fn of(parts: &Parts) -> Origin {
+        Origin(Source {
             ip: parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
@@ -78,15 +72,15 @@ impl Source {
                 .extensions
                 .get::<crate::tls::PeerCertificate>()
                 .map(|c| c.sha256),
-        }
+        })
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Source {
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Source, Self::Rejection> {
-        Ok(Source::of(parts))
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Origin, Self::Rejection> {
+        Ok(Origin::of(parts))
     }
 }
 

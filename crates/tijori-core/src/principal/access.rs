@@ -23,12 +23,12 @@ pub(crate) const MAX_GRACE: u64 = 30 * 24 * 3600;
 
 /// Where a request comes from, as far as its connection vouches for it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Source {
+pub struct Source {
     /// The connection's peer address. Behind a proxy that is the proxy's: no forwarded-for
     /// header is believed, since any client can write one.
-    pub(crate) ip: Option<IpAddr>,
+    pub ip: Option<IpAddr>,
     /// SHA-256 of the DER encoding of the client certificate the TLS layer verified.
-    pub(crate) client_cert_sha256: Option<[u8; 32]>,
+    pub client_cert_sha256: Option<[u8; 32]>,
 }
 
 /// A principal's rules, parsed.

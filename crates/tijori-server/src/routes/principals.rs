@@ -14,7 +14,7 @@ use tijori_types::api::{
 use tijori_types::ErrorCode;
 
 use crate::context::note_resource;
-use crate::extract::{parse_json, Body, Caller, PathParam, Source};
+use crate::extract::{parse_json, Body, Caller, Origin, PathParam};
 use crate::{ApiError, AppState};
 
 /// The core's `NotFound` speaks of tokens; here it is a principal.
@@ -121,7 +121,7 @@ pub(crate) async fn rotate(
 pub(crate) async fn restrict(
     State(s): State<AppState>,
     Caller(p): Caller,
-    source: Source,
+    Origin(source): Origin,
     PathParam(id): PathParam,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
@@ -130,7 +130,7 @@ pub(crate) async fn restrict(
     let req: RestrictPrincipalRequest = parse_json(&body)?;
     let updated = s
         .vault
-        .restrict_principal(&auth, &id, req, source.ip, source.client_cert_sha256)
+        .restrict_principal(&auth, &id, req, &source)
         .await
         .map_err(principal_error)?;
     tracing::info!(
