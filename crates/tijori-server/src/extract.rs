@@ -84,6 +84,31 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
     }
 }
 
+/// The one query parameter `name` of an endpoint that takes only it: a whole number in
+/// `range`, or `default` when absent. Another parameter or a value out of range is refused
+/// with `message`.
+pub(crate) fn one_number(
+    query: Option<String>,
+    name: &str,
+    range: std::ops::RangeInclusive<i64>,
+    default: i64,
+    message: &'static str,
+) -> Result<i64, ApiError> {
+    let bad = || ApiError::new(ErrorCode::InvalidRequest, message);
+    let mut value = default;
+    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if k != name {
+            return Err(bad());
+        }
+        value = v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(bad)?;
+    }
+    Ok(value)
+}
+
 /// One path segment (a token, a principal id), refused in our error format if it does not
 /// decode.
 pub struct PathParam(pub String);

@@ -337,7 +337,7 @@ impl Vault {
             .users()
             .await?
             .iter()
-            .filter(|u| !u.disabled && u.training_valid_until.is_none_or(|t| t <= horizon))
+            .filter(|u| !u.disabled && view::lapsed(u.training_valid_until, horizon))
             .map(|u| self.user_view(u))
             .collect();
         due.sort_by_key(|u| u.training_valid_until.unwrap_or(i64::MIN));

@@ -180,7 +180,7 @@ impl Vault {
             roles,
             created_at: user.created_at,
             disabled: false,
-            training_lapsed: user.training_valid_until.is_none_or(|t| t <= now),
+            training_lapsed: super::view::lapsed(user.training_valid_until, now),
             custom_rules,
         })
     }

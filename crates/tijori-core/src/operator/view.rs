@@ -48,6 +48,18 @@ pub struct User {
     pub training_valid_until: Option<i64>,
 }
 
+impl User {
+    /// Whether the training attestation has lapsed (or was never recorded) at `now`.
+    pub fn training_lapsed(&self, now: i64) -> bool {
+        lapsed(self.training_valid_until, now)
+    }
+}
+
+/// Training valid until `valid_until` has lapsed at `now` (none recorded: lapsed).
+pub(crate) fn lapsed(valid_until: Option<i64>, now: i64) -> bool {
+    valid_until.is_none_or(|t| t <= now)
+}
+
 /// A created (or reset) account and its one-time enrollment code. No `Debug`.
 pub struct NewUser {
     pub user: User,

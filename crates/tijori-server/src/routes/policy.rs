@@ -11,10 +11,9 @@ use serde_json::{json, Value};
 use tijori_core::approval::{fingerprint, Approval, Guarded};
 use tijori_core::policy::{authorize, validate_rules, Manage, ReadAudit, RoleView, Rule};
 use tijori_core::{rfc3339, Principal};
-use tijori_types::ErrorCode;
 
 use crate::context::note_resource;
-use crate::extract::{parse_json, Body, Caller, PathParam};
+use crate::extract::{one_number, parse_json, Body, Caller, PathParam};
 use crate::{ApiError, AppState};
 
 /// The header that names the approval a repeated guarded request uses.
@@ -188,23 +187,13 @@ pub(crate) async fn list_approvals(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     authorize::<ReadAudit>(&p)?;
-    let bad = || {
-        ApiError::new(
-            ErrorCode::InvalidRequest,
-            "the only query parameter is days, a whole number from 1 to 366",
-        )
-    };
-    let mut days = 7;
-    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        if k != "days" {
-            return Err(bad());
-        }
-        days = v
-            .parse::<i64>()
-            .ok()
-            .filter(|d| (1..=366).contains(d))
-            .ok_or_else(bad)?;
-    }
+    let days = one_number(
+        query,
+        "days",
+        1..=366,
+        7,
+        "the only query parameter is days, a whole number from 1 to 366",
+    )?;
     let items: Vec<Value> = s
         .vault
         .approvals(days)

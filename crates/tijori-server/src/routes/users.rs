@@ -14,7 +14,7 @@ use tijori_core::{parse_rfc3339, rfc3339, Principal, Vault};
 use tijori_types::ErrorCode;
 
 use crate::context::note_resource;
-use crate::extract::{parse_json, Body, Caller, PathParam};
+use crate::extract::{one_number, parse_json, Body, Caller, PathParam};
 use crate::{ApiError, AppState};
 
 /// An operator as the API shows it.
@@ -157,23 +157,13 @@ pub(crate) async fn training_report(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let auth = authorize::<ReadAudit>(&p)?;
-    let bad = || {
-        ApiError::new(
-            ErrorCode::InvalidRequest,
-            "the only query parameter is within_days, a whole number of days from 0 to 3660",
-        )
-    };
-    let mut within = 30;
-    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        if k != "within_days" {
-            return Err(bad());
-        }
-        within = v
-            .parse::<i64>()
-            .ok()
-            .filter(|d| (0..=3660).contains(d))
-            .ok_or_else(bad)?;
-    }
+    let within = one_number(
+        query,
+        "within_days",
+        0..=3660,
+        30,
+        "the only query parameter is within_days, a whole number of days from 0 to 3660",
+    )?;
     let items: Vec<Value> = s
         .vault
         .training_report(&auth, within)
@@ -181,7 +171,7 @@ pub(crate) async fn training_report(
         .iter()
         .map(|u| {
             let mut v = view(u);
-            v["lapsed"] = json!(u.training_valid_until.is_none_or(|t| t <= s.vault.now()));
+            v["lapsed"] = json!(u.training_lapsed(s.vault.now()));
             v
         })
         .collect();
