@@ -11,8 +11,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use common::trail::records;
 use common::*;
@@ -116,37 +115,15 @@ fn init(hsm: &SoftHsm, dir: &Path) -> String {
 /// Starts `tijori server` (production) on `dir` and insists that it refuses to start: answers
 /// what it wrote. A server that starts anyway is killed and fails the test.
 fn refused(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> String {
-    let mut child = Command::new(bin())
-        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+    let mut cmd = Command::new(bin());
+    cmd.args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .arg("--insecure-plain-http")
         .args(args)
         .env_remove("TIJORI_HSM_PIN")
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "the server started instead of refusing: {}",
-                String::from_utf8_lossy(&out.stdout)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(2), "{text}");
+        .envs(envs.iter().copied());
+    let (code, text) = must_exit(cmd);
+    assert_eq!(code, Some(2), "{text}");
     assert!(!text.contains("listening on"), "{text}");
     text
 }

@@ -13,7 +13,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use rustls::pki_types::pem::PemObject;
@@ -103,25 +103,11 @@ fn s_client(addr: &str, args: &[&str]) -> (bool, String) {
 /// Runs `tijori ARGS` and insists that it exits (a server that starts anyway is killed and
 /// fails the test): exit code and everything it wrote.
 fn refused(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
-    let mut child = Command::new(bin())
-        .args(args)
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
         .env_remove("TIJORI_TLS_CERT")
-        .env_remove("TIJORI_TLS_KEY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("tijori {args:?} started instead of refusing");
-        }
-        std::thread::park_timeout(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    (out.status.code(), text(&out))
+        .env_remove("TIJORI_TLS_KEY");
+    must_exit(cmd)
 }
 
 fn os(args: &[&str]) -> Vec<std::ffi::OsString> {

@@ -31,6 +31,38 @@ pub fn root_token() -> String {
     format!("root-{}", hex(16))
 }
 
+/// Runs `cmd` (a `tijori` that must refuse to start) and insists that it exits: a process
+/// still running after 60 s is killed and fails the test. Answers its exit code and
+/// everything it wrote.
+pub fn must_exit(mut cmd: std::process::Command) -> (Option<i32>, String) {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{cmd:?} started instead of refusing: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
 /// Starts a dev server on a fresh data dir named after `name`.
 pub fn start(name: &str) -> Server {
     let dir = temp_dir(&tmp_base(), name);
