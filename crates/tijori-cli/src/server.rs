@@ -137,6 +137,7 @@ fn init_logging() {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
+    tijori_server::install_panic_hook();
 }
 
 async fn serve(args: ServerArgs, tls: Option<TlsConfig>) -> Result<()> {

@@ -9,6 +9,7 @@ mod extract;
 pub mod listener;
 mod metrics;
 pub mod openapi;
+mod panics;
 mod routes;
 pub mod tls;
 
@@ -21,6 +22,7 @@ use tijori_core::Vault;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use panics::install_panic_hook;
 pub use tls::{PeerCertificate, TlsConfig, TlsFiles};
 
 /// Limits of the HTTP layer.
@@ -51,7 +53,15 @@ pub struct AppState {
 
 /// The whole API as a router; tests drive it with `oneshot`, the CLI serves it on a socket.
 pub fn app(state: AppState) -> Router {
+    app_with(state, Router::new())
+}
+
+/// The API plus `extra` routes, all under the same request context (request ids, audit,
+/// limits, panic boundary). The server's own tests use it to add a handler that panics.
+#[doc(hidden)]
+pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     Router::new()
+        .merge(extra)
         .route("/v1/health", get(routes::sys::health))
         .route("/v1/health/ready", get(routes::sys::ready))
         .route("/v1/openapi.json", get(routes::sys::openapi))

@@ -1,4 +1,5 @@
 //! The in-process router over a fresh, unsealed dev vault, for the server's tests.
+#![allow(dead_code)] // each test binary uses a different part
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
 use std::path::PathBuf;
@@ -12,6 +13,12 @@ use tijori_store::sqlite::SqliteStore;
 /// The router of a new vault in a fresh data dir named after `name`, with `root` as its root
 /// token.
 pub async fn router(name: &str, root: &str) -> axum::Router {
+    app(state(name, root).await)
+}
+
+/// The state of a new vault in a fresh data dir named after `name`, with `root` as its root
+/// token.
+pub async fn state(name: &str, root: &str) -> AppState {
     let dir =
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -23,9 +30,9 @@ pub async fn router(name: &str, root: &str) -> axum::Router {
     let (provider, _) = DevKeyFile::load_or_create(&dir.join("root.key")).unwrap();
     vault.unseal(Arc::new(provider)).await.unwrap();
     vault.install_root_token(root).await.unwrap();
-    app(AppState {
+    AppState {
         vault: Arc::new(vault),
         metrics: Arc::new(Metrics::default()),
         config: ServerConfig::default(),
-    })
+    }
 }
