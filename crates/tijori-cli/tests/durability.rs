@@ -5,118 +5,37 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::load::Load;
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Kill-and-restart cycles of the crash loop (issue 8: at least 20).
 const CYCLES: usize = 20;
 const WRITERS: usize = 8;
 
-/// One tokenize over a plain agent: `None` on a transport error (the server is gone) or a
-/// broken answer, else the status and body.
-fn try_tokenize(agent: &ureq::Agent, url: &str, key: &str, value: &str) -> Option<(u16, Value)> {
-    let res = agent
-        .post(&format!("{url}/v1/tokens"))
-        .set("Authorization", &format!("Bearer {key}"))
-        .send_json(json!({"type": "card_number", "value": value}));
-    match res {
-        Ok(r) => {
-            let status = r.status();
-            r.into_json::<Value>().ok().map(|v| (status, v))
-        }
-        Err(ureq::Error::Status(code, r)) => {
-            Some((code, r.into_json::<Value>().unwrap_or(Value::Null)))
-        }
-        Err(_) => None,
-    }
-}
-
-#[derive(Default)]
-struct Shared {
-    acked: Vec<(String, String)>,
-    failures: Vec<String>,
-    finished: usize,
-}
-
 /// Runs `WRITERS` threads tokenizing card numbers against `s` until `wanted` tokens are
 /// acknowledged, then SIGKILLs the server mid-stream; answers the acknowledged (token, value)
-/// pairs. A writer stops at its first transport error (the server is gone); any other answer
-/// than 201 fails the test.
+/// pairs. Any other answer than 201 fails the test.
 fn load_then_kill(s: &mut Server, key: &str, wanted: usize) -> Vec<(String, String)> {
-    let shared = Arc::new((Mutex::new(Shared::default()), Condvar::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let handles: Vec<_> = (0..WRITERS)
-        .map(|_| {
-            let (shared, stop, url, key) =
-                (shared.clone(), stop.clone(), s.url.clone(), key.to_owned());
-            std::thread::spawn(move || {
-                let agent = ureq::AgentBuilder::new()
-                    .timeout(Duration::from_secs(30))
-                    .build();
-                let (lock, cv) = &*shared;
-                // Keeps sending until the server is gone (or, if the test fails, until told to stop).
-                while !stop.load(Ordering::SeqCst) {
-                    let value = card();
-                    match try_tokenize(&agent, &url, &key, &value) {
-                        Some((201, body)) => match body["token"].as_str() {
-                            Some(t) => lock.lock().unwrap().acked.push((t.to_owned(), value)),
-                            None => lock
-                                .lock()
-                                .unwrap()
-                                .failures
-                                .push(format!("201 without token: {body}")),
-                        },
-                        Some((status, body)) => {
-                            lock.lock()
-                                .unwrap()
-                                .failures
-                                .push(format!("{status}: {body}"));
-                            break;
-                        }
-                        None => break,
-                    }
-                    cv.notify_all();
-                }
-                lock.lock().unwrap().finished += 1;
-                cv.notify_all();
-            })
-        })
-        .collect();
-
-    // Wait (with a deadline) for the acknowledgements, then kill mid-stream.
-    let (lock, cv) = &*shared;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    {
-        let mut g = lock.lock().unwrap();
-        while g.acked.len() < wanted && g.failures.is_empty() && g.finished < WRITERS {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            g = cv.wait_timeout(g, left).unwrap().0;
-        }
-        let (n, failures) = (g.acked.len(), g.failures.clone());
-        if n < wanted {
-            stop.store(true, Ordering::SeqCst);
-            drop(g);
-            panic!("only {n} tokens acknowledged before the deadline; failures: {failures:?}");
-        }
-    }
+    let load = Load::start(&s.url, key, WRITERS);
+    let enough = load.wait(Duration::from_secs(60), |t| {
+        t.acked.len() >= wanted || !t.refused.is_empty()
+    });
     s.kill();
-    for h in handles {
-        h.join().unwrap();
-    }
-    let shared = std::mem::take(&mut *lock.lock().unwrap());
+    let tally = load.finish();
     assert!(
-        shared.failures.is_empty(),
+        tally.refused.is_empty(),
         "writers saw errors: {:?}",
-        shared.failures
+        tally.refused
     );
-    shared.acked
+    assert!(
+        enough,
+        "only {} tokens acknowledged before the deadline",
+        tally.acked.len()
+    );
+    tally.acked
 }
 
 /// The state of a killed server's data dir: the database file is intact, every token row in it

@@ -113,7 +113,10 @@ impl CoreError {
     pub fn public_message(&self) -> String {
         match self {
             CoreError::Unavailable(_) => {
-                "the vault's storage is unavailable; nothing was done. Retry later".to_owned()
+                "the vault's storage cannot be used just now (a full or read-only disk, or an \
+                 unreachable database); nothing was done. Retry later; operators find the cause \
+                 in the server's log"
+                    .to_owned()
             }
             CoreError::Internal(_) => {
                 "an internal error occurred; nothing was revealed. Report the request id".to_owned()

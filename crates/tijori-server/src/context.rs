@@ -218,7 +218,9 @@ pub(crate) async fn request_context(
                 Ok(()) => resp,
                 Err(_) => ApiError::new(
                     ErrorCode::Unavailable,
-                    "the audit trail cannot be written, so the answer is withheld; retry later",
+                    "the audit trail cannot be written (a full or read-only disk, or an \
+                     unreachable database), so the answer is withheld. Retry later; operators \
+                     find the cause in the server's log",
                 )
                 .into_response(),
             }

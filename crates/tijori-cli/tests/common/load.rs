@@ -1,0 +1,119 @@
+//! Concurrent tokenize load on a running server, for the crash and disk-fault tests: writer
+//! threads send card numbers until told to stop (or until the server is gone), and tally what
+//! was acknowledged and what was refused.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::card;
+
+/// What the writers have seen so far.
+#[derive(Default)]
+pub struct Tally {
+    /// Acknowledged (201) tokens with the values sent.
+    pub acked: Vec<(String, String)>,
+    /// Every other answer: status and body.
+    pub refused: Vec<(u16, Value)>,
+    /// Writers that have stopped (the server went away, or they were told to).
+    pub finished: usize,
+}
+
+pub struct Load {
+    shared: Arc<(Mutex<Tally>, Condvar)>,
+    stop: Arc<AtomicBool>,
+    handles: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// One tokenize: `None` on a transport error (the server is gone), else the status and body.
+fn tokenize(agent: &ureq::Agent, url: &str, key: &str, value: &str) -> Option<(u16, Value)> {
+    let res = agent
+        .post(&format!("{url}/v1/tokens"))
+        .set("Authorization", &format!("Bearer {key}"))
+        .send_json(json!({"type": "card_number", "value": value}));
+    match res {
+        Ok(r) => {
+            let status = r.status();
+            Some((status, r.into_json::<Value>().unwrap_or(Value::Null)))
+        }
+        Err(ureq::Error::Status(code, r)) => {
+            Some((code, r.into_json::<Value>().unwrap_or(Value::Null)))
+        }
+        Err(_) => None,
+    }
+}
+
+impl Load {
+    /// Starts `writers` threads against the server at `url` with the API key `key`.
+    pub fn start(url: &str, key: &str, writers: usize) -> Load {
+        let shared = Arc::new((Mutex::new(Tally::default()), Condvar::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handles = (0..writers)
+            .map(|_| {
+                let (shared, stop, url, key) =
+                    (shared.clone(), stop.clone(), url.to_owned(), key.to_owned());
+                std::thread::spawn(move || {
+                    let agent = ureq::AgentBuilder::new()
+                        .timeout(Duration::from_secs(30))
+                        .build();
+                    let (lock, cv) = &*shared;
+                    while !stop.load(Ordering::SeqCst) {
+                        let value = card();
+                        let Some((status, body)) = tokenize(&agent, &url, &key, &value) else {
+                            break;
+                        };
+                        {
+                            let mut t = lock.lock().unwrap();
+                            match body["token"].as_str() {
+                                Some(token) if status == 201 => {
+                                    t.acked.push((token.to_owned(), value))
+                                }
+                                _ => t.refused.push((status, body)),
+                            }
+                        }
+                        cv.notify_all();
+                    }
+                    lock.lock().unwrap().finished += 1;
+                    cv.notify_all();
+                })
+            })
+            .collect();
+        Load {
+            shared,
+            stop,
+            handles,
+        }
+    }
+
+    /// Waits until `done` holds of the tally, or every writer has stopped, or `timeout` passes;
+    /// answers whether `done` holds.
+    pub fn wait(&self, timeout: Duration, done: impl Fn(&Tally) -> bool) -> bool {
+        let (lock, cv) = &*self.shared;
+        let deadline = Instant::now() + timeout;
+        let mut t = lock.lock().unwrap();
+        while !done(&t) && t.finished < self.handles.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            t = cv.wait_timeout(t, left).unwrap().0;
+        }
+        done(&t)
+    }
+
+    /// A look at the tally so far.
+    pub fn peek<T>(&self, f: impl FnOnce(&Tally) -> T) -> T {
+        f(&self.shared.0.lock().unwrap())
+    }
+
+    /// Stops the writers (those still running finish their request) and answers the tally.
+    pub fn finish(self) -> Tally {
+        self.stop.store(true, Ordering::SeqCst);
+        for h in self.handles {
+            h.join().unwrap();
+        }
+        std::mem::take(&mut *self.shared.0.lock().unwrap())
+    }
+}
