@@ -153,11 +153,21 @@ impl Drop for Disk {
 
 /// Every refusal the writers saw is `503 unavailable` with the storage message.
 fn assert_only_unavailable(tally: &Tally) {
-    for (status, body) in &tally.refused {
+    for (status, body, _) in &tally.refused {
         assert_eq!(*status, 503, "{body}");
         assert_eq!(body["error"]["code"], "unavailable", "{body}");
         let message = body["error"]["message"].as_str().unwrap();
         assert!(message.contains("disk"), "an unclear message: {message}");
+    }
+}
+
+fn assert_not_in_output(s: &Server, pairs: &[(String, String)]) {
+    let output = s.output();
+    for (_, value) in pairs {
+        assert!(
+            !output.contains(value.as_str()),
+            "the server's log quotes a value"
+        );
     }
 }
 
@@ -287,4 +297,6 @@ fn a_disk_turned_read_only_refuses_writes_and_keeps_what_was_stored() {
     assert_all_reveal(&s, &key, &tally.acked);
     let r = tokenize(&s, &key, json!({"type": "card_number", "value": card()}));
     assert_eq!(r.status, 201, "{}", r.text);
+    tally.assert_no_leak(&s.output());
+    assert_not_in_output(&s, &before);
 }

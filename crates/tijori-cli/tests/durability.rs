@@ -28,8 +28,13 @@ fn load_then_kill(s: &mut Server, key: &str, wanted: usize) -> Vec<(String, Stri
     assert!(
         tally.refused.is_empty(),
         "writers saw errors: {:?}",
-        tally.refused
+        tally
+            .refused
+            .iter()
+            .map(|(s, b, _)| (s, b))
+            .collect::<Vec<_>>()
     );
+    tally.assert_no_leak(&s.output());
     assert!(
         enough,
         "only {} tokens acknowledged before the deadline",

@@ -15,8 +15,8 @@ use super::card;
 pub struct Tally {
     /// Acknowledged (201) tokens with the values sent.
     pub acked: Vec<(String, String)>,
-    /// Every other answer: status and body.
-    pub refused: Vec<(u16, Value)>,
+    /// Every other answer: status and body, with the value sent.
+    pub refused: Vec<(u16, Value, String)>,
     /// Writers that have stopped (the server went away, or they were told to).
     pub finished: usize,
 }
@@ -45,6 +45,30 @@ fn tokenize(agent: &ureq::Agent, url: &str, key: &str, value: &str) -> Option<(u
     }
 }
 
+impl Tally {
+    /// Every value sent, acknowledged or not.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        let acked = self.acked.iter().map(|(_, v)| v.as_str());
+        acked.chain(self.refused.iter().map(|(_, _, v)| v.as_str()))
+    }
+
+    /// No refusal quotes its value, and `output` (the server's log) quotes none of the values.
+    pub fn assert_no_leak(&self, output: &str) {
+        for (status, body, value) in &self.refused {
+            assert!(
+                !body.to_string().contains(value.as_str()),
+                "{status}: {body}"
+            );
+        }
+        for value in self.values() {
+            assert!(
+                !output.contains(value),
+                "the server's log quotes a value sent"
+            );
+        }
+    }
+}
+
 impl Load {
     /// Starts `writers` threads against the server at `url` with the API key `key`.
     pub fn start(url: &str, key: &str, writers: usize) -> Load {
@@ -70,7 +94,7 @@ impl Load {
                                 Some(token) if status == 201 => {
                                     t.acked.push((token.to_owned(), value))
                                 }
-                                _ => t.refused.push((status, body)),
+                                _ => t.refused.push((status, body, value)),
                             }
                         }
                         cv.notify_all();
