@@ -52,6 +52,10 @@ impl SqliteStore {
         // key must not be recoverable from the file (the log is emptied after each erasure).
         conn.pragma_update(None, "secure_delete", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // 32 MiB of page cache for the writer (SQLite's default is 2 MiB): a new token lands at
+        // a random place in the token index, and with a million tokens a small cache reads
+        // most index pages back from the OS on every insert.
+        conn.pragma_update(None, "cache_size", -32 * 1024)?;
         schema::migrate(&mut conn)?;
         let writer = Writer::spawn(conn, append_audit)?;
         Ok(SqliteStore {
@@ -207,41 +211,46 @@ fn insert_one(
     }
     if let Some(index) = &rec.blind_index {
         let existing = tx
-            .query_row(
-                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE type = ?1 AND blind_index = ?2"),
-                params![rec.data_type, index],
-                token_from_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE type = ?1 AND blind_index = ?2"
+            ))?
+            .query_row(params![rec.data_type, index], token_from_row)
             .optional()?;
         if let Some(existing) = existing {
             if live(existing.expires_at, now) {
                 return Ok(InsertOutcome::Existing(existing));
             }
-            tx.execute(
-                "DELETE FROM tokens WHERE token = ?1",
-                params![existing.token],
-            )?;
+            delete_row(tx, &existing.token)?;
         }
     }
-    let taken: Option<Option<i64>> = tx
-        .query_row(
-            "SELECT expires_at FROM tokens WHERE token = ?1",
-            params![rec.token],
-            |r| r.get(0),
-        )
-        .optional()?;
-    match taken {
-        Some(exp) if live(exp, now) => return Ok(InsertOutcome::TokenTaken),
-        Some(_) => {
-            tx.execute("DELETE FROM tokens WHERE token = ?1", params![rec.token])?;
-        }
-        None => {}
+    // A new random token almost never clashes: insert first, and look at the row in the way
+    // only when there is one (an expired token's row gives way; a live one is kept).
+    if insert_row(tx, rec)? {
+        return Ok(InsertOutcome::Inserted);
     }
-    tx.execute(
-        &format!(
-            "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-        ),
-        params![
+    let expires: Option<i64> = tx
+        .prepare_cached("SELECT expires_at FROM tokens WHERE token = ?1")?
+        .query_row(params![rec.token], |r| r.get(0))?;
+    if live(expires, now) {
+        return Ok(InsertOutcome::TokenTaken);
+    }
+    delete_row(tx, &rec.token)?;
+    if !insert_row(tx, rec)? {
+        return Err(StoreError::Unavailable(
+            "a token row reappeared within its own transaction".into(),
+        ));
+    }
+    Ok(InsertOutcome::Inserted)
+}
+
+/// Inserts a token's row unless its token is taken; answers whether it did.
+fn insert_row(tx: &Transaction<'_>, rec: &TokenRecord) -> Result<bool, StoreError> {
+    let n = tx
+        .prepare_cached(&format!(
+            "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             ON CONFLICT (token) DO NOTHING"
+        ))?
+        .execute(params![
             rec.token,
             rec.data_type,
             rec.ciphertext,
@@ -252,9 +261,14 @@ fn insert_one(
             rec.metadata,
             rec.created_at,
             rec.expires_at
-        ],
-    )?;
-    Ok(InsertOutcome::Inserted)
+        ])?;
+    Ok(n == 1)
+}
+
+fn delete_row(tx: &Transaction<'_>, token: &str) -> Result<(), StoreError> {
+    tx.prepare_cached("DELETE FROM tokens WHERE token = ?1")?
+        .execute(params![token])?;
+    Ok(())
 }
 
 #[async_trait]

@@ -89,7 +89,20 @@ pub(crate) async fn expiry(s: &dyn Store) {
         .unwrap();
     assert_eq!(out, vec![InsertOutcome::Inserted]);
     assert!(!s.delete_token("e1", 300).await.unwrap());
+    // An expired random token's string may be drawn again: the new row replaces the old.
     s.insert_tokens(vec![record("e3", key, None, Some(250))], 100)
+        .await
+        .unwrap();
+    let out = s
+        .insert_tokens(vec![record("e3", key, None, Some(400))], 300)
+        .await
+        .unwrap();
+    assert_eq!(out, vec![InsertOutcome::Inserted]);
+    assert_eq!(
+        s.token("e3", 300).await.unwrap().unwrap().expires_at,
+        Some(400)
+    );
+    s.insert_tokens(vec![record("e4", key, None, Some(250))], 100)
         .await
         .unwrap();
     assert_eq!(s.purge_expired(300).await.unwrap(), 1);
