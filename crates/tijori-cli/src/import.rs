@@ -44,6 +44,9 @@ pub(crate) struct ImportArgs {
     /// Values per request (at most the server's batch limit, 10,000 by default).
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     batch: u32,
+    /// Batches sent at once (their answers are still written in order).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=8))]
+    parallel: u32,
     #[command(flatten)]
     remote: Remote,
 }
@@ -147,50 +150,69 @@ pub(crate) fn run(args: &ImportArgs) -> Result<()> {
     let started = Instant::now();
     let first = done.rows;
     let mut records = reader.records().skip(done.rows as usize);
-    loop {
-        let mut rows = Vec::with_capacity(args.batch as usize);
-        for r in records.by_ref().take(args.batch as usize) {
-            rows.push(r?);
-        }
-        if rows.is_empty() {
-            break;
-        }
-        let values: Vec<&str> = rows.iter().map(|r| r.get(column).unwrap_or("")).collect();
-        let answers = tokenize(args, &values)?;
-        let mut w = csv::Writer::from_writer(Vec::new());
-        for (i, (row, item)) in rows.iter().zip(&answers).enumerate() {
-            match item["token"].as_str() {
-                Some(token) => {
-                    let fields: Vec<&str> = row
-                        .iter()
-                        .enumerate()
-                        .map(|(c, f)| if c == column { token } else { f })
-                        .collect();
-                    w.write_record(&fields)?;
-                }
-                None => {
-                    let code = item["error"]["code"].as_str().unwrap_or("error");
-                    writeln!(rejects, "{},{code}", done.rows + i as u64 + 2)?;
-                    done.rejected += 1;
+    // Up to --parallel batches are with the server at once (its CPU-bound work overlaps the
+    // next batch's database writes); their answers are written strictly in input order, so the
+    // progress record always describes a prefix of the file.
+    std::thread::scope(|scope| -> Result<()> {
+        let mut in_flight = std::collections::VecDeque::new();
+        loop {
+            let mut rows = Vec::with_capacity(args.batch as usize);
+            for r in records.by_ref().take(args.batch as usize) {
+                rows.push(r?);
+            }
+            let last = rows.is_empty();
+            if !last {
+                let values: Vec<String> = rows
+                    .iter()
+                    .map(|r| r.get(column).unwrap_or("").to_owned())
+                    .collect();
+                in_flight.push_back((rows, scope.spawn(move || tokenize(args, &values))));
+            }
+            if in_flight.len() < args.parallel as usize && !last {
+                continue;
+            }
+            let Some((rows, answer)) = in_flight.pop_front() else {
+                break;
+            };
+            let answers = answer
+                .join()
+                .map_err(|_| anyhow::anyhow!("a batch request failed unexpectedly"))??;
+            let mut w = csv::Writer::from_writer(Vec::new());
+            for (i, (row, item)) in rows.iter().zip(&answers).enumerate() {
+                match item["token"].as_str() {
+                    Some(token) => {
+                        let fields: Vec<&str> = row
+                            .iter()
+                            .enumerate()
+                            .map(|(c, f)| if c == column { token } else { f })
+                            .collect();
+                        w.write_record(&fields)?;
+                    }
+                    None => {
+                        let code = item["error"]["code"].as_str().unwrap_or("error");
+                        writeln!(rejects, "{},{code}", done.rows + i as u64 + 2)?;
+                        done.rejected += 1;
+                    }
                 }
             }
+            let bytes = w.into_inner()?;
+            let mut buffered = BufWriter::new(&mut out);
+            buffered.write_all(&bytes)?;
+            buffered.flush()?;
+            drop(buffered);
+            out.sync_data()?;
+            rejects.sync_data()?;
+            done.rows += rows.len() as u64;
+            done.out_bytes += bytes.len() as u64;
+            done.write(&progress_path)?;
+            let rate = (done.rows - first) as f64 / started.elapsed().as_secs_f64().max(1e-6);
+            eprint!(
+                "\rimported {} of {total} rows ({rate:.0} rows/s)   ",
+                done.rows
+            );
         }
-        let bytes = w.into_inner()?;
-        let mut buffered = BufWriter::new(&mut out);
-        buffered.write_all(&bytes)?;
-        buffered.flush()?;
-        drop(buffered);
-        out.sync_data()?;
-        rejects.sync_data()?;
-        done.rows += rows.len() as u64;
-        done.out_bytes += bytes.len() as u64;
-        done.write(&progress_path)?;
-        let rate = (done.rows - first) as f64 / started.elapsed().as_secs_f64().max(1e-6);
-        eprint!(
-            "\rimported {} of {total} rows ({rate:.0} rows/s)   ",
-            done.rows
-        );
-    }
+        Ok(())
+    })?;
     let secs = started.elapsed().as_secs_f64();
     let rate = (done.rows - first) as f64 / secs.max(1e-6);
     eprintln!(
@@ -205,7 +227,7 @@ pub(crate) fn run(args: &ImportArgs) -> Result<()> {
 }
 
 /// One batch through `POST /v1/tokens/batch`, answered item by item.
-fn tokenize(args: &ImportArgs, values: &[&str]) -> Result<Vec<Value>> {
+fn tokenize(args: &ImportArgs, values: &[String]) -> Result<Vec<Value>> {
     let items: Vec<Value> = values
         .iter()
         .map(|v| {
