@@ -4,6 +4,7 @@
 
 mod accounts;
 mod audit;
+mod bench;
 mod hsm;
 mod import;
 mod keys;
@@ -81,6 +82,14 @@ enum Command {
     ///
     /// Example: tijori import --type card_number --column pan cards.csv --out cards.tokens.csv
     Import(import::ImportArgs),
+
+    /// Measure a vault's speed: start a dev server on a fresh data dir (or drive --url), run
+    /// each workload for a set time over many keep-alive connections, and print operations
+    /// per second, latency p50/p99/p99.9 and the server's peak memory, with each workload's
+    /// ratio to a trivial authenticated request (the ceiling). Use a release build.
+    ///
+    /// Example: cargo run --release -- bench --seconds 5 --json bench.json
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -611,6 +620,7 @@ fn main() -> ExitCode {
             OperatorCommand::Login(to) => accounts::login(&to).map(|()| ExitCode::SUCCESS),
         },
         Command::Import(args) => import::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Keys(cmd) => match cmd {
             KeysCommand::Status { remote } => keys::status(&remote),
             KeysCommand::Rotate { remote, key } => keys::rotate(&remote, &key),
