@@ -87,6 +87,8 @@ impl Bench {
         } else {
             self.config.connections
         };
+        let pid = self.config.server_pid;
+        let cpu_before = pid.and_then(report::cpu_seconds);
         let deadline = Instant::now() + self.config.duration;
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(connections);
@@ -104,6 +106,10 @@ impl Bench {
             tally.merge(part);
         }
         let elapsed = started.elapsed();
+        let cpu = pid
+            .and_then(report::cpu_seconds)
+            .zip(cpu_before)
+            .map(|(after, before)| after - before);
         let items = if batch { self.config.batch_size } else { 1 };
         Ok(WorkloadResult::new(
             workload,
@@ -111,7 +117,8 @@ impl Bench {
             items,
             tally,
             elapsed,
-            self.config.server_pid.and_then(report::peak_rss_mib),
+            pid.and_then(report::peak_rss_mib),
+            cpu,
         ))
     }
 }

@@ -28,6 +28,10 @@ pub struct WorkloadResult {
     pub max_ms: f64,
     /// The server's peak resident memory so far (VmHWM), when it runs on this machine.
     pub server_peak_rss_mib: Option<f64>,
+    /// The server's CPU time (user and system, all threads) per item, in microseconds, when it
+    /// runs on this machine: steadier than throughput on a busy machine, since it does not
+    /// count the time the server waited for a core.
+    pub server_cpu_us_per_item: Option<f64>,
     /// Items per second over the ceiling's requests per second (set once the ceiling ran).
     pub ratio_to_ceiling: Option<f64>,
     /// The first refusal, if any.
@@ -43,6 +47,7 @@ impl WorkloadResult {
         mut tally: Tally,
         elapsed: Duration,
         server_peak_rss_mib: Option<f64>,
+        server_cpu_secs: Option<f64>,
     ) -> WorkloadResult {
         tally.latencies.sort_unstable();
         let at = |q: f64| {
@@ -68,6 +73,9 @@ impl WorkloadResult {
             p999_ms: at(0.999),
             max_ms: at(1.0),
             server_peak_rss_mib,
+            server_cpu_us_per_item: server_cpu_secs
+                .filter(|_| tally.ok > 0)
+                .map(|c| c * 1e6 / (tally.ok as f64 * items_per_request as f64)),
             ratio_to_ceiling: None,
             first_error: tally.first_error,
             seconds: secs,
@@ -140,7 +148,7 @@ impl Report {
                 ""
             };
             out.push_str(&format!(
-                "{:<24} {:>5} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>8} {:>9} {:>7}\n",
+                "{:<24} {:>5} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>8} {:>9} {:>8} {:>7}\n",
                 r.workload.name(),
                 r.connections,
                 format!("{:.0}{unit}", r.items_per_sec),
@@ -150,6 +158,8 @@ impl Report {
                 r.errors,
                 r.server_peak_rss_mib
                     .map_or("-".into(), |m| format!("{m:.0}")),
+                r.server_cpu_us_per_item
+                    .map_or("-".into(), |c| format!("{c:.1}")),
                 r.ratio_to_ceiling.map_or("-".into(), |x| format!("{x:.2}")),
             ));
         }
@@ -177,4 +187,16 @@ pub(crate) fn peak_rss_mib(pid: u32) -> Option<f64> {
         .parse()
         .ok()?;
     Some(kib / 1024.0)
+}
+
+/// A process's CPU time so far (user and system, all its threads), in seconds, from /proc
+/// (Linux, whose clock tick is 1/100 s on every architecture it reports it for).
+pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count fields from the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }

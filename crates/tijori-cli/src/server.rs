@@ -28,6 +28,12 @@ pub(crate) fn run(args: ServerArgs) -> Result<()> {
     // Before anything touches the data dir: a server that would listen wrongly never starts.
     let tls = transport(&args)?;
     init_logging();
+    if cfg!(feature = "unaudited-bench") {
+        if !args.dev {
+            bail!("this tijori was built with the unaudited-bench feature (no audit records, for measuring their cost): it runs dev vaults only");
+        }
+        tracing::warn!("built with unaudited-bench: requests are NOT audited; for benchmarks only");
+    }
     if tls.is_none() && !args.dev {
         tracing::warn!(
             listen = %args.listen,
