@@ -3,7 +3,8 @@
 # `tijori bench` command exists. Starts a dev vault on a fresh data dir, creates a revealer
 # principal, then drives POST /v1/tokens and POST /v1/detokenize with 64 keep-alive connections
 # (CONNS=N for another number).
-# Prints requests/s and p99 latency per workload. Figures, not assertions.
+# Prints requests/s and p99 latency per workload, the health check and a trivial authenticated
+# request (the ceilings) first. Figures, not assertions. `tijori bench` measures more workloads.
 #
 #   scripts/bench-http.sh [BIN] [SECONDS]      default: target/release/tijori, 6 s per workload
 #
@@ -53,9 +54,9 @@ for n in $(seq 0 $((NODES - 1))); do
   done
 done
 
-run() { # name path body
+run() { # name path body [method]
   cat > "$WORK/$1.lua" <<LUA
-wrk.method = "POST"
+wrk.method = "${4:-POST}"
 wrk.headers["Authorization"] = "Bearer $KEY"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '$3'
@@ -71,5 +72,8 @@ LUA
   cat "$WORK"/"$1"-*.out |
     awk '/Requests\/sec/{r+=$2} / 99%/{p=$2} END{printf "%10.0f req/s   p99 %s (last node)\n", r, p}'
 }
+# The ceilings first: the public health check, and a trivial authenticated (and audited) read.
+run health /v1/health '' GET
+run session /v1/auth/session '' GET
 run tokenize /v1/tokens '{"type":"card_number","value":"4111111111111111"}'
 run detokenize /v1/detokenize "{\"tokens\":[\"$TOKEN\"]}"

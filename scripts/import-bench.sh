@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Bulk-import benchmark: generates N card numbers (Luhn-valid, 4xxx) as a CSV file, starts a
+# dev vault on a fresh data dir, and times `tijori import` of the file. Prints the import's own
+# progress and rate, and the server's peak memory. Figures, not assertions.
+#
+#   scripts/import-bench.sh [BIN] [ROWS]       default: target/release/tijori, 1000000 rows
+set -euo pipefail
+BIN=${1:-target/release/tijori}
+ROWS=${2:-1000000}
+PORT=${PORT:-7456}
+ROOT=bench-root-token
+WORK=$(mktemp -d)
+SERVER=""
+cleanup() {
+  [ -n "$SERVER" ] && { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; }
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+python3 - "$ROWS" "$WORK/cards.csv" <<'PY'
+import random, sys
+rows, path = int(sys.argv[1]), sys.argv[2]
+rng = random.Random(7)
+def card():
+    d = [4] + [rng.randrange(10) for _ in range(14)]
+    s = sum((x * 2 - 9 if x * 2 > 9 else x * 2) if i % 2 == 0 else x for i, x in enumerate(reversed(d)))
+    return "".join(map(str, d)) + str((10 - s % 10) % 10)
+with open(path, "w") as f:
+    f.write("id,pan\n")
+    for i in range(rows):
+        f.write(f"{i},{card()}\n")
+PY
+
+RUST_LOG=warn "$BIN" server --dev --dev-root-token "$ROOT" --data-dir "$WORK/data" \
+  --listen "127.0.0.1:$PORT" > "$WORK/server.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 100); do curl -sf "localhost:$PORT/v1/health" >/dev/null && break; sleep 0.1; done
+KEY=$(curl -sf -X POST "localhost:$PORT/v1/principals" -H "Authorization: Bearer $ROOT" \
+  -d '{"name":"import","roles":["tokenizer"]}' | python3 -c 'import sys,json;print(json.load(sys.stdin)["api_key"])')
+
+"$BIN" import --addr "http://127.0.0.1:$PORT" --token "$KEY" --type card_number --column pan \
+  --out "$WORK/cards.tokens.csv" "$WORK/cards.csv" > /dev/null
+echo "server peak RSS: $(awk '/VmHWM/{printf "%.0f MiB", $2/1024}' /proc/$SERVER/status)"
