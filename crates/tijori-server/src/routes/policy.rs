@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use tijori_core::approval::{fingerprint, Approval, Guarded};
 use tijori_core::policy::{authorize, validate_rules, Manage, ReadAudit, RoleView, Rule};
 use tijori_core::{rfc3339, Principal};
+use tijori_types::ErrorCode;
 
 use crate::context::note_resource;
 use crate::extract::{one_number, parse_json, Body, Caller, PathParam};
@@ -33,6 +34,32 @@ fn approval_view(a: &Approval) -> Value {
     })
 }
 
+/// Longest approval id the `x-tijori-approval` header may carry (ids are `apr_` and 24 hex).
+const MAX_APPROVAL_ID: usize = 64;
+
+/// The `x-tijori-approval` header, if sent: an approval id of 1 to 64 visible ASCII characters.
+/// Every operation that documents the header checks it, whether or not dual control guards the
+/// operation now, so a malformed header is a clear `400` rather than silently ignored.
+pub(crate) fn approval_id(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(APPROVAL_HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .filter(|id| (1..=MAX_APPROVAL_ID).contains(&id.len()))
+        .filter(|id| id.bytes().all(|b| b.is_ascii_graphic()))
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidRequest,
+                "the x-tijori-approval header takes the id of an approval (1 to 64 visible \
+                 characters, as POST /v1/approvals/{id}/approve named it); leave it out when \
+                 no approval is needed",
+            )
+        })
+}
+
 /// Dual control for a guarded request: `Ok(None)` when it may go ahead (not guarded, or the
 /// `x-tijori-approval` header names an approval for exactly this request, now spent), or the
 /// `202` answer holding a new pending approval.
@@ -45,12 +72,12 @@ pub(crate) async fn guard(
     headers: &HeaderMap,
     summary: impl FnOnce() -> String,
 ) -> Result<Option<Response>, ApiError> {
+    let approval = approval_id(headers)?;
     if !s.vault.needs_approval(op) {
         return Ok(None);
     }
     let print = fingerprint(op, path, body);
-    if let Some(id) = headers.get(APPROVAL_HEADER) {
-        let id = id.to_str().unwrap_or_default();
+    if let Some(id) = approval {
         s.vault.use_approval(p, op, print, id).await?;
         tracing::info!(by = %p.id, approval = %id, operation = op.as_str(), "approved request done");
         return Ok(None);
