@@ -475,9 +475,14 @@ fn detokenize_response() -> Value {
 }
 
 fn data_type() -> Value {
-    json!({"type": "string", "enum": [
-        "card_number", "iban", "cnic", "pk_mobile", "bank_account", "card_security_code", "text",
-    ]})
+    json!({"type": "string", "enum": type_names(false)})
+}
+
+/// The data types' names (API.md's `type`), or only those written to storage.
+fn type_names(stored_only: bool) -> Vec<&'static str> {
+    let types = tijori_types::DataType::ALL.into_iter();
+    let kept = types.filter(|t| !stored_only || !t.is_ephemeral());
+    kept.map(|t| t.as_str()).collect()
 }
 
 /// A response object: fields may be added later, so others are allowed.
