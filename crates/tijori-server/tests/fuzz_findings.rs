@@ -143,3 +143,62 @@ async fn key_job_steps_refuse_a_limit_over_1000() {
         }
     }
 }
+
+/// The fuzzer sent `[]` as the body of a key rotation, and the server rotated the key: serde
+/// builds a struct from a JSON array of its fields in order as readily as from an object, so
+/// `["text", "x"]` tokenized too. Every body, batch item and role rule must now be an object.
+#[tokio::test]
+async fn a_json_array_is_no_request_object() {
+    let app = router("arrays").await;
+    let key = principal(&app, &["tokenizer"]).await;
+    let cases = [
+        ("/v1/principals/root/rotate", ROOT, json!([])),
+        ("/v1/principals/root/rotate", ROOT, json!([0])),
+        ("/v1/tokens", key.as_str(), json!(["text", "a value"])),
+        (
+            "/v1/tokens/search",
+            key.as_str(),
+            json!(["text", "a value"]),
+        ),
+        ("/v1/principals", ROOT, json!(["svc", ["tokenizer"]])),
+        ("/v1/sys/keys/rewrap", ROOT, json!([1])),
+    ];
+    for (uri, token, body) in cases {
+        let shown = body.to_string();
+        let (status, json) = call(&app, Method::POST, uri, token, &[], Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri} {shown}: {json}");
+        assert_eq!(json["error"]["code"], "invalid_request");
+        assert!(json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("JSON object"));
+    }
+    let rule = json!({"rules": [[["text"], ["tokenize"]]]});
+    let (status, json) = call(&app, Method::PUT, "/v1/roles/r", ROOT, &[], Some(rule)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+    // A batch refuses such an item in its place and tokenizes the others.
+    let batch = json!({"items": [["text", "a value"], {"type": "text", "value": "a value"}]});
+    let (status, json) = call(
+        &app,
+        Method::POST,
+        "/v1/tokens/batch",
+        &key,
+        &[],
+        Some(batch),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["items"][0]["error"]["code"], "invalid_request");
+    assert!(json["items"][1]["token"].is_string(), "{json}");
+    // Objects still work, and an empty rotate body is still the default.
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        "/v1/principals/root/rotate",
+        ROOT,
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}

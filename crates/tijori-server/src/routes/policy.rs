@@ -14,7 +14,7 @@ use tijori_core::{rfc3339, Principal};
 use tijori_types::ErrorCode;
 
 use crate::context::note_resource;
-use crate::extract::{one_number, parse_json, Body, Caller, PathParam};
+use crate::extract::{one_number, parse_json, parse_value, Body, Caller, PathParam};
 use crate::{ApiError, AppState};
 
 /// The header that names the approval a repeated guarded request uses.
@@ -136,7 +136,8 @@ pub(crate) async fn role_history(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PutRoleRequest {
-    rules: Vec<Rule>,
+    /// Each a [`Rule`], read with `parse_value` so that a rule must be a JSON object.
+    rules: Vec<Value>,
     expected_version: Option<i64>,
 }
 
@@ -150,12 +151,17 @@ pub(crate) async fn put_role(
     let auth = authorize::<Manage>(&p)?;
     note_resource(format!("role:{name}"), None);
     let req: PutRoleRequest = parse_json(&body)?;
+    let rules = req
+        .rules
+        .into_iter()
+        .map(parse_value)
+        .collect::<Result<Vec<Rule>, _>>()?;
     // Checked before anyone is asked to approve it.
-    validate_rules(&req.rules)?;
+    validate_rules(&rules)?;
     let path = format!("/v1/roles/{name}");
     // The approver sees what they approve: the rules themselves.
     let summary = || {
-        let rules = serde_json::to_string(&req.rules).unwrap_or_default();
+        let rules = serde_json::to_string(&rules).unwrap_or_default();
         format!("define role {name} as {rules}")
     };
     if let Some(pending) = guard(
@@ -173,7 +179,7 @@ pub(crate) async fn put_role(
     }
     let role = s
         .vault
-        .put_role(&auth, &name, Some(req.rules), req.expected_version)
+        .put_role(&auth, &name, Some(rules), req.expected_version)
         .await?;
     tracing::warn!(by = %p.id, role = %name, version = role.version, "role changed");
     Ok(Json(role_view(&role)).into_response())
