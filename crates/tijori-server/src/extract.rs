@@ -148,14 +148,30 @@ impl FromRequest<AppState> for Body {
     }
 }
 
-/// Parses a JSON body into `T`, refusing unknown fields, with our error codes.
+/// Parses a JSON body into `T`, refusing unknown fields, with our error codes. Every body is a
+/// JSON object: serde would also build a struct from an array of its fields in order, which no
+/// endpoint documents, so an array is refused.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(not_an_object("the body"));
+    }
     serde_json::from_slice(bytes).map_err(|e| json_error(&e))
 }
 
-/// Parses a JSON value (a batch item) into `T`, with the same error codes.
+/// Parses a JSON value (a batch item, a role's rule) into `T`, with the same error codes; it
+/// must be a JSON object too.
 pub fn parse_value<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
+    if !v.is_object() {
+        return Err(not_an_object("an item"));
+    }
     serde_json::from_value(v).map_err(|e| json_error(&e))
+}
+
+fn not_an_object(what: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidRequest,
+        format!("{what} must be a JSON object ({{...}}); see GET /v1/openapi.json for the schema"),
+    )
 }
 
 fn json_error(e: &serde_json::Error) -> ApiError {
@@ -228,6 +244,10 @@ mod tests {
                 ErrorCode::InvalidRequest,
             ),
             ("", ErrorCode::MalformedJson),
+            (
+                r#" ["card_number","4111111111111111"]"#,
+                ErrorCode::InvalidRequest,
+            ),
         ];
         for (body, code) in cases {
             let err = parse_json::<TokenizeRequest>(body.as_bytes())

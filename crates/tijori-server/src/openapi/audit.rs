@@ -120,7 +120,11 @@ pub(super) fn schemas() -> Map<String, Value> {
             "public_key": {"type": "string", "pattern": "^ed25519:[0-9a-f]{64}$"},
             "fingerprint": string,
         })),
-        "AuditHashRequest": request(&["type", "value"], json!({"type": string, "value": string})),
+        "AuditHashRequest": request(&["type", "value"], json!({
+            "type": {"type": "string", "description": "A stored data type: card security codes \
+                are never hashed.", "enum": super::type_names(true)},
+            "value": string,
+        })),
         "AuditHash": object(&["hmac"], json!({"hmac": {"type": "string", "pattern": "^hmac-sha256:[0-9a-f]{64}$"}})),
     });
     match schemas {

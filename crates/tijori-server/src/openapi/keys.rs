@@ -137,6 +137,15 @@ pub(super) fn schemas() -> Map<String, Value> {
         &["cryptoperiod_days", "versions"],
         json!({"cryptoperiod_days": {"type": "integer"}, "versions": {"type": "array", "items": version}}),
     );
+    // Every field optional: OpenAPI 3.0 wants no `required` list rather than an empty one.
+    let mut job_request = request(
+        &[],
+        json!({"limit": {"type": "integer", "nullable": true, "minimum": 1, "maximum": 1000,
+            "description": "Most records to move; null or absent: 1000."}}),
+    );
+    if let Some(fields) = job_request.as_object_mut() {
+        fields.remove("required");
+    }
     let schemas = json!({
         "KeyReport": object(&["kek", "data", "subject_keys", "rewrap_pending", "reencrypt_pending"], json!({
             "kek": family.clone(), "data": family,
@@ -144,7 +153,7 @@ pub(super) fn schemas() -> Map<String, Value> {
         })),
         "RotateRequest": request(&["key"], json!({"key": {"type": "string", "enum": ["kek", "data"]}})),
         "Rotated": object(&["key", "version"], json!({"key": {"type": "string"}, "version": {"type": "integer"}})),
-        "KeyJobRequest": request(&[], json!({"limit": {"type": "integer", "minimum": 1, "maximum": 1000}})),
+        "KeyJobRequest": job_request,
         "KeyJobStep": object(&["moved", "remaining", "destroyed"], json!({
             "moved": count, "remaining": count, "destroyed": count,
         })),

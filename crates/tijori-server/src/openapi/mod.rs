@@ -98,13 +98,18 @@ fn paths() -> Value {
     paths
 }
 
-/// The error answers any operation may give: 429 always; 400 and 413 where it takes a body;
-/// 401, 403, 413 and 503 where it needs a credential.
+/// The error answers any operation may give: 429 always; 400 where it takes a body or any
+/// parameter (a query parameter out of range, a malformed header, a path segment that does not
+/// decode); 413 where it takes a body; 401, 403, 413 and 503 where it needs a credential.
 fn add_shared_answers(operation: &mut Map<String, Value>) {
     let public = operation.get("security") == Some(&json!([]));
     let mut shared = vec![("429", "RateLimited")];
-    if operation.contains_key("requestBody") {
-        shared.extend([("400", "BadRequest"), ("413", "PayloadTooLarge")]);
+    let has_body = operation.contains_key("requestBody");
+    if has_body || operation.contains_key("parameters") {
+        shared.push(("400", "BadRequest"));
+    }
+    if has_body {
+        shared.push(("413", "PayloadTooLarge"));
     }
     if !public {
         shared.extend([("401", "Unauthenticated"), ("403", "Forbidden")]);
@@ -298,7 +303,8 @@ fn error_responses() -> Value {
     let mut responses = json!({
         "BadRequest": error("The body is not valid JSON (`malformed_json`), names a field the \
             endpoint does not know (`unknown_field`), lacks a required field or has one of the \
-            wrong type, or a header is malformed (`invalid_request`)."),
+            wrong type, or a query parameter, header or path segment is malformed or out of \
+            range (`invalid_request`)."),
         "Unauthenticated": error("No credential, or an expired or wrong one \
             (`unauthenticated`). Send `Authorization: Bearer <api key or session token>`."),
         "Forbidden": error("The credential is valid but its roles do not allow this call \
@@ -375,7 +381,14 @@ fn schemas() -> Value {
     let bounded = |items: Value| json!({"type": "array", "maxItems": MAX_ITEMS, "items": items});
     let error = json!({"error": schema_ref("ErrorBody")});
     let outcome = json!({"oneOf": [schema_ref("TokenResponse"), schema_ref("ItemError")]});
-    let tokenize = schema_ref("TokenizeRequest");
+    // A batch answers for each item in its place, so an item that is not a tokenize request is
+    // no reason to refuse the batch: it gets its own error. Hence "a request, or anything".
+    let tokenize = json!({
+        "anyOf": [schema_ref("TokenizeRequest"), {}],
+        "description": "A `createToken` request. An item that is not one, or whose value fails \
+            validation, gets its own `{\"error\": ...}` in its place; the others are still \
+            tokenized.",
+    });
     json!({
         "TokenizeRequest": tokenize_request(),
         "TokenResponse": token_response(),
@@ -462,9 +475,14 @@ fn detokenize_response() -> Value {
 }
 
 fn data_type() -> Value {
-    json!({"type": "string", "enum": [
-        "card_number", "iban", "cnic", "pk_mobile", "bank_account", "card_security_code", "text",
-    ]})
+    json!({"type": "string", "enum": type_names(false)})
+}
+
+/// The data types' names (API.md's `type`), or only those written to storage.
+fn type_names(stored_only: bool) -> Vec<&'static str> {
+    let types = tijori_types::DataType::ALL.into_iter();
+    let kept = types.filter(|t| !stored_only || !t.is_ephemeral());
+    kept.map(|t| t.as_str()).collect()
 }
 
 /// A response object: fields may be added later, so others are allowed.
@@ -589,7 +607,8 @@ mod tests {
             let responses = op["responses"].as_object().expect("responses");
             assert!(responses.keys().any(|s| s.starts_with('2')), "{id}");
             let has_body = op.get("requestBody").is_some();
-            let mut shared = vec![("429", true), ("400", has_body), ("413", has_body)];
+            let takes_input = has_body || op.get("parameters").is_some();
+            let mut shared = vec![("429", true), ("400", takes_input), ("413", has_body)];
             shared.extend([("401", !public), ("403", !public), ("503", !public)]);
             for (status, expected) in shared {
                 assert!(!expected || responses.contains_key(status), "{id} {status}");
@@ -634,6 +653,27 @@ mod tests {
             assert!(reference.starts_with("#/components/"), "{reference}");
             assert!(doc.pointer(&reference[1..]).is_some(), "{reference}");
         }
+    }
+
+    /// OpenAPI 3.0 (JSON Schema draft 4/5) wants `required` to list at least one name: a schema
+    /// whose fields are all optional leaves it out.
+    #[test]
+    fn no_schema_has_an_empty_required_list() {
+        fn walk(value: &Value, at: &str) {
+            match value {
+                Value::Object(map) => {
+                    if let Some(Value::Array(names)) = map.get("required") {
+                        assert!(!names.is_empty(), "empty required list at {at}");
+                    }
+                    for (k, v) in map {
+                        walk(v, &format!("{at}/{k}"));
+                    }
+                }
+                Value::Array(items) => items.iter().for_each(|v| walk(v, at)),
+                _ => {}
+            }
+        }
+        walk(&document("0"), "");
     }
 
     #[test]

@@ -132,11 +132,14 @@ pub(super) fn schemas() -> Map<String, Value> {
     let maybe = json!({"type": "string", "nullable": true});
     let time = json!({"type": "string", "format": "date-time"});
     let maybe_time = json!({"type": "string", "format": "date-time", "nullable": true});
+    let mut types = vec!["*"];
+    types.extend(super::type_names(false));
     let rule = json!({
         "type": "object", "additionalProperties": false, "required": ["types", "operations"],
         "properties": {
-            "types": {"type": "array", "minItems": 1, "items": {"type": "string"},
-                "description": "Data types, or `*` for all."},
+            "types": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": types},
+                "description": "Data types, or `*` for all. `manage` and `audit` cover the \
+                whole vault: a rule granting them names only `*` and no subject prefix."},
             "operations": {"type": "array", "minItems": 1, "items": {"type": "string",
                 "enum": ["tokenize", "detokenize", "search", "delete", "manage", "audit"]}},
             "reveal": {"type": "string", "enum": ["none", "masked", "full"]},

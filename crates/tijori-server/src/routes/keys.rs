@@ -73,8 +73,10 @@ fn step_limit(body: &[u8]) -> Result<usize, ApiError> {
         parse_json(body)?
     };
     match req.limit {
-        Some(0) => Err(CoreError::InvalidRequest("limit must be 1 to 1000").into()),
-        Some(n) => Ok(n.min(MAX_STEP)),
+        Some(n) if !(1..=MAX_STEP).contains(&n) => {
+            Err(CoreError::InvalidRequest("limit must be 1 to 1000").into())
+        }
+        Some(n) => Ok(n),
         None => Ok(MAX_STEP),
     }
 }

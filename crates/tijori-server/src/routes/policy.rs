@@ -11,9 +11,10 @@ use serde_json::{json, Value};
 use tijori_core::approval::{fingerprint, Approval, Guarded};
 use tijori_core::policy::{authorize, validate_rules, Manage, ReadAudit, RoleView, Rule};
 use tijori_core::{rfc3339, Principal};
+use tijori_types::ErrorCode;
 
 use crate::context::note_resource;
-use crate::extract::{one_number, parse_json, Body, Caller, PathParam};
+use crate::extract::{one_number, parse_json, parse_value, Body, Caller, PathParam};
 use crate::{ApiError, AppState};
 
 /// The header that names the approval a repeated guarded request uses.
@@ -33,6 +34,32 @@ fn approval_view(a: &Approval) -> Value {
     })
 }
 
+/// Longest approval id the `x-tijori-approval` header may carry (ids are `apr_` and 24 hex).
+const MAX_APPROVAL_ID: usize = 64;
+
+/// The `x-tijori-approval` header, if sent: an approval id of 1 to 64 visible ASCII characters.
+/// Every operation that documents the header checks it, whether or not dual control guards the
+/// operation now, so a malformed header is a clear `400` rather than silently ignored.
+pub(crate) fn approval_id(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(APPROVAL_HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .filter(|id| (1..=MAX_APPROVAL_ID).contains(&id.len()))
+        .filter(|id| id.bytes().all(|b| b.is_ascii_graphic()))
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidRequest,
+                "the x-tijori-approval header takes the id of an approval (1 to 64 visible \
+                 characters, as POST /v1/approvals/{id}/approve named it); leave it out when \
+                 no approval is needed",
+            )
+        })
+}
+
 /// Dual control for a guarded request: `Ok(None)` when it may go ahead (not guarded, or the
 /// `x-tijori-approval` header names an approval for exactly this request, now spent), or the
 /// `202` answer holding a new pending approval.
@@ -45,12 +72,12 @@ pub(crate) async fn guard(
     headers: &HeaderMap,
     summary: impl FnOnce() -> String,
 ) -> Result<Option<Response>, ApiError> {
+    let approval = approval_id(headers)?;
     if !s.vault.needs_approval(op) {
         return Ok(None);
     }
     let print = fingerprint(op, path, body);
-    if let Some(id) = headers.get(APPROVAL_HEADER) {
-        let id = id.to_str().unwrap_or_default();
+    if let Some(id) = approval {
         s.vault.use_approval(p, op, print, id).await?;
         tracing::info!(by = %p.id, approval = %id, operation = op.as_str(), "approved request done");
         return Ok(None);
@@ -109,7 +136,8 @@ pub(crate) async fn role_history(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PutRoleRequest {
-    rules: Vec<Rule>,
+    /// Each a [`Rule`], read with `parse_value` so that a rule must be a JSON object.
+    rules: Vec<Value>,
     expected_version: Option<i64>,
 }
 
@@ -123,12 +151,17 @@ pub(crate) async fn put_role(
     let auth = authorize::<Manage>(&p)?;
     note_resource(format!("role:{name}"), None);
     let req: PutRoleRequest = parse_json(&body)?;
+    let rules = req
+        .rules
+        .into_iter()
+        .map(parse_value)
+        .collect::<Result<Vec<Rule>, _>>()?;
     // Checked before anyone is asked to approve it.
-    validate_rules(&req.rules)?;
+    validate_rules(&rules)?;
     let path = format!("/v1/roles/{name}");
     // The approver sees what they approve: the rules themselves.
     let summary = || {
-        let rules = serde_json::to_string(&req.rules).unwrap_or_default();
+        let rules = serde_json::to_string(&rules).unwrap_or_default();
         format!("define role {name} as {rules}")
     };
     if let Some(pending) = guard(
@@ -146,7 +179,7 @@ pub(crate) async fn put_role(
     }
     let role = s
         .vault
-        .put_role(&auth, &name, Some(req.rules), req.expected_version)
+        .put_role(&auth, &name, Some(rules), req.expected_version)
         .await?;
     tracing::warn!(by = %p.id, role = %name, version = role.version, "role changed");
     Ok(Json(role_view(&role)).into_response())

@@ -167,6 +167,8 @@ pub(crate) async fn detokenize(
 ) -> Result<Response, ApiError> {
     let auth = authorize::<Detokenize>(&p)?;
     let req: DetokenizeRequest = parse_json(&body)?;
+    // Checked below the dual-control threshold too: a malformed header is refused, not ignored.
+    super::policy::approval_id(&headers)?;
     if req.tokens.len() > s.vault.config().dual_control.bulk_reveal_threshold {
         let summary = || format!("reveal {} values in one request", req.tokens.len());
         let guarded = super::policy::guard(
