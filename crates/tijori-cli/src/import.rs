@@ -11,12 +11,16 @@
 //! tokens rather than new ones.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use serde_json::Value;
+use tijori_core::import::{
+    batch_request, count_data_rows, csv_line, item_outcome, tokenized_row, ImportError,
+    ImportReader, Progress,
+};
 
 use crate::remote::{answer, request};
 use crate::Remote;
@@ -51,47 +55,30 @@ pub(crate) struct ImportArgs {
     remote: Remote,
 }
 
-/// Where a run stands: input rows done, output bytes written, rows rejected.
-#[derive(Default, Clone, Copy)]
-struct Progress {
-    rows: u64,
-    out_bytes: u64,
-    rejected: u64,
+/// The progress file of an earlier run, if there is one.
+fn read_progress(path: &Path) -> Result<Option<Progress>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    match Progress::parse(&text) {
+        Some(p) => Ok(Some(p)),
+        None => bail!(
+            "{} is not an import progress file; remove it to start over",
+            path.display()
+        ),
+    }
 }
 
-impl Progress {
-    fn read(path: &Path) -> Result<Option<Progress>> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        };
-        let n: Vec<u64> = text
-            .split_whitespace()
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        match n[..] {
-            [rows, out_bytes, rejected] => Ok(Some(Progress {
-                rows,
-                out_bytes,
-                rejected,
-            })),
-            _ => bail!(
-                "{} is not an import progress file; remove it to start over",
-                path.display()
-            ),
-        }
-    }
-
-    /// Written to a temporary file and renamed: a crash leaves the old or the new, whole.
-    fn write(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("progress.tmp");
-        let mut f = File::create(&tmp)?;
-        writeln!(f, "{} {} {}", self.rows, self.out_bytes, self.rejected)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        Ok(())
-    }
+/// Written to a temporary file and renamed: a crash leaves the old or the new, whole.
+fn write_progress(progress: &Progress, path: &Path) -> Result<()> {
+    let tmp = path.with_extension("progress.tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(progress.to_text().as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
 }
 
 pub(crate) fn run(args: &ImportArgs) -> Result<()> {
@@ -101,25 +88,23 @@ pub(crate) fn run(args: &ImportArgs) -> Result<()> {
         .unwrap_or_else(|| args.file.with_extension("tokens.csv"));
     let progress_path = out_path.with_extension("progress");
     let rejects_path = out_path.with_extension("rejected.csv");
-    let total = count_rows(&args.file)?;
-    let mut reader = csv::Reader::from_reader(BufReader::new(
+    let total = count_data_rows(
         File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?,
-    ));
-    let headers = reader.headers()?.clone();
-    let column = match args.column.parse::<usize>() {
-        Ok(n) if n >= 1 && n <= headers.len() => n - 1,
-        _ => headers
-            .iter()
-            .position(|h| h == args.column)
-            .with_context(|| {
-                format!(
-                    "no column '{}' in the header of {}",
-                    args.column,
-                    args.file.display()
-                )
-            })?,
-    };
-    let mut done = Progress::read(&progress_path)?.unwrap_or_default();
+    )?;
+    let mut reader = ImportReader::new(
+        BufReader::new(
+            File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?,
+        ),
+        &args.column,
+    )
+    .map_err(|e| match e {
+        ImportError::NoColumn(c) => {
+            anyhow::anyhow!("no column '{c}' in the header of {}", args.file.display())
+        }
+        e => anyhow::Error::from(e).context(format!("reading {}", args.file.display())),
+    })?;
+    let column = reader.column();
+    let mut done = read_progress(&progress_path)?.unwrap_or_default();
     let mut out = OpenOptions::new()
         .create(true)
         .read(true)
@@ -135,9 +120,7 @@ pub(crate) fn run(args: &ImportArgs) -> Result<()> {
         .append(true)
         .open(&rejects_path)?;
     if done.rows == 0 {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record(&headers)?;
-        let head = w.into_inner()?;
+        let head = csv_line(reader.headers())?;
         out.write_all(&head)?;
         done.out_bytes = head.len() as u64;
     } else {
@@ -146,26 +129,20 @@ pub(crate) fn run(args: &ImportArgs) -> Result<()> {
             done.rows,
             progress_path.display()
         );
+        reader.skip(done.rows)?;
     }
     let started = Instant::now();
     let first = done.rows;
-    let mut records = reader.records().skip(done.rows as usize);
     // Up to --parallel batches are with the server at once (its CPU-bound work overlaps the
     // next batch's database writes); their answers are written strictly in input order, so the
     // progress record always describes a prefix of the file.
     std::thread::scope(|scope| -> Result<()> {
         let mut in_flight = std::collections::VecDeque::new();
         loop {
-            let mut rows = Vec::with_capacity(args.batch as usize);
-            for r in records.by_ref().take(args.batch as usize) {
-                rows.push(r?);
-            }
+            let rows = reader.next_batch(args.batch as usize)?;
             let last = rows.is_empty();
             if !last {
-                let values: Vec<String> = rows
-                    .iter()
-                    .map(|r| r.get(column).unwrap_or("").to_owned())
-                    .collect();
+                let values: Vec<String> = rows.iter().map(|r| reader.value(r).to_owned()).collect();
                 in_flight.push_back((rows, scope.spawn(move || tokenize(args, &values))));
             }
             if in_flight.len() < args.parallel as usize && !last {
@@ -177,25 +154,16 @@ pub(crate) fn run(args: &ImportArgs) -> Result<()> {
             let answers = answer
                 .join()
                 .map_err(|_| anyhow::anyhow!("a batch request failed unexpectedly"))??;
-            let mut w = csv::Writer::from_writer(Vec::new());
+            let mut bytes = Vec::new();
             for (i, (row, item)) in rows.iter().zip(&answers).enumerate() {
-                match item["token"].as_str() {
-                    Some(token) => {
-                        let fields: Vec<&str> = row
-                            .iter()
-                            .enumerate()
-                            .map(|(c, f)| if c == column { token } else { f })
-                            .collect();
-                        w.write_record(&fields)?;
-                    }
-                    None => {
-                        let code = item["error"]["code"].as_str().unwrap_or("error");
+                match item_outcome(item) {
+                    Ok(token) => bytes.extend(tokenized_row(row, column, token)?),
+                    Err(code) => {
                         writeln!(rejects, "{},{code}", done.rows + i as u64 + 2)?;
                         done.rejected += 1;
                     }
                 }
             }
-            let bytes = w.into_inner()?;
             let mut buffered = BufWriter::new(&mut out);
             buffered.write_all(&bytes)?;
             buffered.flush()?;
@@ -204,7 +172,7 @@ pub(crate) fn run(args: &ImportArgs) -> Result<()> {
             rejects.sync_data()?;
             done.rows += rows.len() as u64;
             done.out_bytes += bytes.len() as u64;
-            done.write(&progress_path)?;
+            write_progress(&done, &progress_path)?;
             let rate = (done.rows - first) as f64 / started.elapsed().as_secs_f64().max(1e-6);
             eprint!(
                 "\rimported {} of {total} rows ({rate:.0} rows/s)   ",
@@ -228,25 +196,14 @@ pub(crate) fn run(args: &ImportArgs) -> Result<()> {
 
 /// One batch through `POST /v1/tokens/batch`, answered item by item.
 fn tokenize(args: &ImportArgs, values: &[String]) -> Result<Vec<Value>> {
-    let items: Vec<Value> = values
-        .iter()
-        .map(|v| {
-            json!({"type": args.data_type, "value": v, "format": args.format,
-                   "deterministic": args.deterministic})
-        })
-        .collect();
-    let body = json!({ "items": items });
-    let text = body.to_string();
     // The same batch sent again (after a crash) gets the first answer: no new tokens.
-    let key = format!(
-        "import-{}",
-        hex::encode(tijori_crypto::sha256(text.as_bytes()))
-    );
+    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+    let batch = batch_request(&args.data_type, &args.format, args.deterministic, &values);
     let resp = answer(
         request(&args.remote, "POST", "/v1/tokens/batch")
-            .set("Idempotency-Key", &key)
+            .set("Idempotency-Key", &batch.idempotency_key)
             .set("Content-Type", "application/json")
-            .send_string(&text),
+            .send_string(&batch.body),
     )?;
     let items = resp["items"].as_array().cloned().unwrap_or_default();
     if items.len() != values.len() {
@@ -257,18 +214,4 @@ fn tokenize(args: &ImportArgs, values: &[String]) -> Result<Vec<Value>> {
         );
     }
     Ok(items)
-}
-
-/// Data rows of the file (lines after the header), for the progress line.
-fn count_rows(path: &Path) -> Result<u64> {
-    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let (mut buf, mut n) = (vec![0u8; 1 << 16], 0u64);
-    loop {
-        let k = f.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        n += buf[..k].iter().filter(|b| **b == b'\n').count() as u64;
-    }
-    Ok(n.saturating_sub(1))
 }

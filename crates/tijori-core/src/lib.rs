@@ -12,6 +12,7 @@ mod cvc;
 mod erasure;
 mod error;
 mod idempotency;
+pub mod import;
 mod keyring;
 pub mod operator;
 pub mod policy;

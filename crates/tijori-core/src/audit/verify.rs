@@ -11,6 +11,10 @@ use tijori_store::{AuditCheckpoint, AuditRow, Store};
 use super::{checkpoint_message, AuditEvent};
 use crate::CoreError;
 
+/// The numbers a record of a trail may have: from 1, and short of the largest so that the
+/// number after each one exists.
+const RECORD_NUMBERS: std::ops::Range<i64> = 1..i64::MAX;
+
 /// What a verification found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -111,6 +115,19 @@ impl Verifier {
     }
 
     fn check(&mut self, row: &AuditRow) -> Result<(), (i64, String)> {
+        // The store numbers records from 1, and no trail comes near the top of the range:
+        // refusing numbers outside it keeps the arithmetic on them exact (the record before
+        // the first, the one after the last).
+        if !RECORD_NUMBERS.contains(&row.seq) {
+            return broken(
+                row.seq,
+                format!(
+                    "record number {} is outside the range a trail uses (1 to {})",
+                    row.seq,
+                    RECORD_NUMBERS.end - 1
+                ),
+            );
+        }
         if !std::mem::replace(&mut self.started, true) && row.seq != 1 {
             self.start_after_cut(row)?;
         }
@@ -283,5 +300,83 @@ pub(super) async fn checkpoints_after(
         };
         after = last.seq;
         all.extend(cps);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Outcome;
+
+    /// `count` well-formed records numbered from `first`, chained from `prev`.
+    fn chain(first: i64, count: i64, mut prev: Vec<u8>) -> Vec<AuditRow> {
+        (0..count)
+            .map(|i| {
+                let seq = first + i;
+                let event =
+                    AuditEvent::system(1_795_000_000, "system.start", Outcome::Success, None);
+                let record = serde_json::to_string(&event).unwrap();
+                let hash = audit_chain_hash(&prev, seq, &record);
+                let row = AuditRow {
+                    seq,
+                    record,
+                    prev_hash: prev.clone(),
+                    hash: hash.clone(),
+                };
+                prev = hash;
+                row
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_part_of_a_trail_is_intact_from_its_first_record() {
+        let rows = chain(41, 3, vec![9; 32]);
+        let mut v = Verifier::from_first(None);
+        assert!(rows.iter().all(|r| v.push(r)));
+        match v.finish() {
+            Verdict::Intact {
+                first,
+                anchored,
+                records,
+                unsigned,
+                ..
+            } => assert_eq!((first, anchored, records, unsigned), (41, false, 3, 3)),
+            broken => panic!("{broken:?}"),
+        }
+    }
+
+    /// Found by the `audit_chain` fuzz target (a trail ending at the largest record number):
+    /// counting past the last record overflowed, a panic with overflow checks and a wrapped
+    /// count without.
+    #[test]
+    fn a_record_at_the_top_of_the_number_range_is_refused_not_overflowed() {
+        let rows = chain(i64::MAX - 1, 2, vec![5; 32]);
+        let mut v = Verifier::from_first(None);
+        assert!(v.push(&rows[0]), "the largest number a record may have");
+        assert!(!v.push(&rows[1]));
+        match v.finish() {
+            Verdict::Broken { seq, reason } => {
+                assert_eq!(seq, i64::MAX);
+                assert!(reason.contains("outside the range"), "{reason}");
+            }
+            intact => panic!("{intact:?}"),
+        }
+    }
+
+    /// Found by the `audit_chain` fuzz target (a part of a trail starting at the smallest record
+    /// number): the number before the first record underflowed.
+    #[test]
+    fn a_trail_starting_at_the_bottom_of_the_number_range_is_refused_not_underflowed() {
+        for first in [i64::MIN, -1, 0] {
+            let rows = chain(first, 2, vec![5; 32]);
+            for mut v in [Verifier::from_first(None), Verifier::new(None)] {
+                assert!(!v.push(&rows[0]));
+                assert!(
+                    matches!(v.finish(), Verdict::Broken { seq, .. } if seq == first),
+                    "{first}"
+                );
+            }
+        }
     }
 }
