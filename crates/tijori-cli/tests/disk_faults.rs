@@ -216,23 +216,32 @@ fn start_on(disk: &Disk) -> (Server, String, Vec<(String, String)>) {
     (s, key, before)
 }
 
+/// A vault on `disk` with tokens in it, under tokenize load when `fault` strikes: the writers
+/// see refusals, a reveal is refused without its value, and the health check still answers.
+fn fault_under_load(
+    disk: &Disk,
+    fault: impl FnOnce(&Disk),
+) -> (Server, String, Vec<(String, String)>, Load) {
+    let (s, key, before) = start_on(disk);
+    let load = Load::start(&s.url, &key, 4);
+    assert!(load.wait(Duration::from_secs(60), |t| t.acked.len() >= 200));
+    fault(disk);
+    assert!(
+        load.wait(Duration::from_secs(60), |t| !t.refused.is_empty()),
+        "the writers never saw the fault"
+    );
+    assert_reveal_refused(&s, &key, &before[0]);
+    let health = s.get("/v1/health", None);
+    assert_eq!(health.status, 200, "{}", health.text);
+    (s, key, before, load)
+}
+
 #[test]
 fn a_full_disk_refuses_writes_and_service_resumes_when_space_returns() {
     let Some(disk) = Disk::new("disk-full", 48) else {
         return;
     };
-    let (mut s, key, before) = start_on(&disk);
-    let load = Load::start(&s.url, &key, 4);
-    assert!(load.wait(Duration::from_secs(60), |t| t.acked.len() >= 200));
-
-    disk.fill();
-    assert!(
-        load.wait(Duration::from_secs(60), |t| !t.refused.is_empty()),
-        "the writers never saw the disk full"
-    );
-    assert_reveal_refused(&s, &key, &before[0]);
-    let health = s.get("/v1/health", None);
-    assert_eq!(health.status, 200, "{}", health.text);
+    let (mut s, key, before, load) = fault_under_load(&disk, Disk::fill);
 
     disk.free();
     let resumed = load.peek(|t| t.acked.len());
@@ -267,18 +276,7 @@ fn a_disk_turned_read_only_refuses_writes_and_keeps_what_was_stored() {
     let Some(disk) = Disk::new("disk-ro", 48) else {
         return;
     };
-    let (mut s, key, before) = start_on(&disk);
-    let load = Load::start(&s.url, &key, 4);
-    assert!(load.wait(Duration::from_secs(60), |t| t.acked.len() >= 200));
-
-    disk.break_read_only();
-    assert!(
-        load.wait(Duration::from_secs(60), |t| !t.refused.is_empty()),
-        "the writers never saw the disk read-only"
-    );
-    assert_reveal_refused(&s, &key, &before[0]);
-    let health = s.get("/v1/health", None);
-    assert_eq!(health.status, 200, "{}", health.text);
+    let (mut s, key, before, load) = fault_under_load(&disk, Disk::break_read_only);
     let tally = load.finish();
     assert_only_unavailable(&tally);
     eprintln!(
