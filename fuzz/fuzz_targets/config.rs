@@ -105,7 +105,10 @@ fn tls(bytes: &[u8]) {
         // The message names the file, never its contents: no line of key material (base64
         // of 16 characters or more) shows up in it.
         let shown = e.to_string();
-        for line in [cert, key, ca].into_iter().flat_map(|f| f.split(|&b| b == b'\n')) {
+        for line in [cert, key, ca]
+            .into_iter()
+            .flat_map(|f| f.split(|&b| b == b'\n'))
+        {
             let line = String::from_utf8_lossy(line);
             let line = line.trim();
             if line.len() >= 16 && !line.contains("-----") {

@@ -28,7 +28,7 @@ pub fn reference_luhn(digits: &str) -> bool {
             d
         };
     }
-    total % 10 == 0
+    total.is_multiple_of(10)
 }
 
 /// ISO 7064 MOD 97-10 over an IBAN, by the book: move the first four characters to the end,
@@ -41,10 +41,7 @@ pub fn reference_iban_mod97(iban: &str) -> Option<u32> {
     let rearranged = format!("{}{}", &iban[4..], &iban[..4]);
     let mut numeric = String::new();
     for c in rearranged.chars() {
-        match c.to_digit(36) {
-            Some(v) => numeric.push_str(&v.to_string()),
-            None => return None,
-        }
+        numeric.push_str(&c.to_digit(36)?.to_string());
     }
     let mut rem: u64 = 0;
     for chunk in numeric.as_bytes().chunks(7) {
