@@ -81,6 +81,7 @@ fn scratch() -> &'static PathBuf {
         let base = std::env::var_os("TIJORI_FUZZ_TMP")
             .map(PathBuf::from)
             .unwrap_or_else(std::env::temp_dir);
+        tijori_fuzz::remove_stale_scratch(&base, "tijori-fuzz-config-");
         let dir = base.join(format!("tijori-fuzz-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("scratch dir");
         dir

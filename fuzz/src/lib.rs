@@ -225,3 +225,26 @@ pub fn check_preserving(ty: DataType, normalized: &str, raw: &str, digits: &[u8]
         }
     }
 }
+
+/// Removes what runs that have ended left in `base`: directories named `<prefix><pid>` or
+/// `<prefix><pid>-…` whose process is gone (libFuzzer exits without dropping statics, so a
+/// target cannot clean up after itself).
+pub fn remove_stale_scratch(base: &std::path::Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+            continue;
+        };
+        let pid = rest.split('-').next().unwrap_or_default();
+        if !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && pid != std::process::id().to_string()
+            && !std::path::Path::new("/proc").join(pid).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
