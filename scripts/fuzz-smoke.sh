@@ -43,7 +43,7 @@ for target in $targets; do
     mkdir -p "$scratch/corpus/$target"
     # The scratch corpus comes first: libFuzzer writes new inputs to the first directory only.
     if ! cargo +nightly fuzz run "${flags[@]}" "$target" "$scratch/corpus/$target" "fuzz/corpus/$target" -- \
-        -max_total_time="$seconds" -timeout=30 -jobs=1 -print_final_stats=1 \
+        -max_total_time="$seconds" -timeout=30 -print_final_stats=1 \
         >"$scratch/$target.log" 2>&1; then
         tail -n 40 "$scratch/$target.log" >&2
         failed+=("$target")

@@ -208,8 +208,9 @@ fuzz_target!(|data: &[u8]| {
             let mut sig = sig.clone();
             sig[0] ^= 1;
             lines[i % cp] = checkpoint_line(*s, h, time, &sig);
-            // A checkpoint before the first record (an unneeded anchor) is never checked.
-            *s >= recs[0].seq || (anchored && *s == recs[0].seq - 1)
+            // A checkpoint before the first record is checked only as the anchor of a trail
+            // that does not start at record 1; one at record 0 anchors nothing and is ignored.
+            *s >= recs[0].seq || (anchored && recs[0].seq != 1 && *s == recs[0].seq - 1)
         }
         // The signed tail cut off after record i.
         5 => {

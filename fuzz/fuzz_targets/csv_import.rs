@@ -53,10 +53,7 @@ fuzz_target!(|data: &[u8]| {
     );
 
     let mut all = Vec::new();
-    loop {
-        let Ok(rows) = reader.next_batch(batch) else {
-            break;
-        };
+    while let Ok(rows) = reader.next_batch(batch) {
         if rows.is_empty() {
             break;
         }

@@ -254,6 +254,7 @@ impl Harness {
             .enable_all()
             .build()
             .expect("runtime");
+        tijori_fuzz::remove_stale_scratch(&scratch_base(), "tijori-fuzz-requests-");
         Harness {
             rt,
             vault: None,

@@ -28,7 +28,7 @@ pub fn reference_luhn(digits: &str) -> bool {
             d
         };
     }
-    total % 10 == 0
+    total.is_multiple_of(10)
 }
 
 /// ISO 7064 MOD 97-10 over an IBAN, by the book: move the first four characters to the end,
@@ -41,10 +41,7 @@ pub fn reference_iban_mod97(iban: &str) -> Option<u32> {
     let rearranged = format!("{}{}", &iban[4..], &iban[..4]);
     let mut numeric = String::new();
     for c in rearranged.chars() {
-        match c.to_digit(36) {
-            Some(v) => numeric.push_str(&v.to_string()),
-            None => return None,
-        }
+        numeric.push_str(&c.to_digit(36)?.to_string());
     }
     let mut rem: u64 = 0;
     for chunk in numeric.as_bytes().chunks(7) {
@@ -225,6 +222,29 @@ pub fn check_preserving(ty: DataType, normalized: &str, raw: &str, digits: &[u8]
         }
         DataType::Iban | DataType::BankAccount | DataType::CardSecurityCode | DataType::Text => {
             panic!("{ty} has no format-preserving tokens, yet one was made")
+        }
+    }
+}
+
+/// Removes what runs that have ended left in `base`: directories named `<prefix><pid>` or
+/// `<prefix><pid>-…` whose process is gone (libFuzzer exits without dropping statics, so a
+/// target cannot clean up after itself).
+pub fn remove_stale_scratch(base: &std::path::Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+            continue;
+        };
+        let pid = rest.split('-').next().unwrap_or_default();
+        if !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && pid != std::process::id().to_string()
+            && !std::path::Path::new("/proc").join(pid).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
