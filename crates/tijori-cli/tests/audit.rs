@@ -198,10 +198,10 @@ fn signed_checkpoints_catch_truncation_a_recomputed_chain_and_forged_signatures(
     drop(db);
     let (code, out) = verify(&forged);
     assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("record 1:") && out.contains("recomputed"),
-        "{out}"
-    );
+    // The verifier names the first record after the last checkpoint that still holds: record 1,
+    // or later when a timed checkpoint was signed before record 3 (a slow start), never past it.
+    let named = (1..=3).find(|n| out.contains(&format!("record {n}:")));
+    assert!(named.is_some() && out.contains("recomputed"), "{out}");
 
     // A checkpoint whose signature was tampered with.
     let bad_sig = copy_dir(&dir, "audit-bad-signature");
