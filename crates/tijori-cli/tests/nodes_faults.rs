@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::load::try_tokenize;
 use common::pg::*;
 use common::*;
 use serde_json::{json, Value};
@@ -228,32 +229,6 @@ impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
         self.0.store(true, Ordering::SeqCst);
     }
-}
-
-/// One tokenize over `agent`; `Err` on a transport error.
-fn try_tokenize(agent: &ureq::Agent, url: &str, key: &str, value: &str) -> Result<Reply, String> {
-    let res = agent
-        .post(&format!("{url}/v1/tokens"))
-        .set("Authorization", &format!("Bearer {key}"))
-        .send_json(json!({"type": "card_number", "value": value}));
-    let resp = match res {
-        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => return Err(e.to_string()),
-    };
-    let status = resp.status();
-    let request_id = resp.header("x-request-id").map(str::to_owned);
-    let retry_after = resp.header("retry-after").map(str::to_owned);
-    let content_type = resp.header("content-type").map(str::to_owned);
-    let text = resp.into_string().map_err(|e| e.to_string())?;
-    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Ok(Reply {
-        status,
-        request_id,
-        retry_after,
-        content_type,
-        json,
-        text,
-    })
 }
 
 /// What is wrong with `r` as an API error answer with `code` (as `assert_error` checks), if

@@ -388,23 +388,29 @@ pub fn trusting(ca: &Path) -> Arc<rustls::ClientConfig> {
 }
 
 fn to_reply(res: Result<ureq::Response, ureq::Error>) -> Reply {
+    try_reply(res).unwrap_or_else(|e| panic!("transport error: {e}"))
+}
+
+/// An answer as a `Reply` (error statuses included); `Err` with the cause when no answer came
+/// (the server is gone), for tests that expect that.
+pub fn try_reply(res: Result<ureq::Response, ureq::Error>) -> Result<Reply, String> {
     let resp = match res {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("transport error: {e}"),
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => return Err(e.to_string()),
     };
     let status = resp.status();
     let request_id = resp.header("x-request-id").map(str::to_owned);
     let retry_after = resp.header("retry-after").map(str::to_owned);
     let content_type = resp.header("content-type").map(str::to_owned);
-    let text = resp.into_string().unwrap_or_default();
+    // A body cut off mid-read is no answer either.
+    let text = resp.into_string().map_err(|e| e.to_string())?;
     let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Reply {
+    Ok(Reply {
         status,
         request_id,
         retry_after,
         content_type,
         json,
         text,
-    }
+    })
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::card;
+use super::{card, Reply};
 
 /// What the writers have seen so far.
 #[derive(Default)]
@@ -27,22 +27,19 @@ pub struct Load {
     handles: Vec<std::thread::JoinHandle<()>>,
 }
 
-/// One tokenize: `None` on a transport error (the server is gone), else the status and body.
-fn tokenize(agent: &ureq::Agent, url: &str, key: &str, value: &str) -> Option<(u16, Value)> {
-    let res = agent
-        .post(&format!("{url}/v1/tokens"))
-        .set("Authorization", &format!("Bearer {key}"))
-        .send_json(json!({"type": "card_number", "value": value}));
-    match res {
-        Ok(r) => {
-            let status = r.status();
-            Some((status, r.into_json::<Value>().unwrap_or(Value::Null)))
-        }
-        Err(ureq::Error::Status(code, r)) => {
-            Some((code, r.into_json::<Value>().unwrap_or(Value::Null)))
-        }
-        Err(_) => None,
-    }
+/// One tokenize of a card number over `agent`; `Err` on a transport error (the server is gone).
+pub fn try_tokenize(
+    agent: &ureq::Agent,
+    url: &str,
+    key: &str,
+    value: &str,
+) -> Result<Reply, String> {
+    tijori_testkit::try_reply(
+        agent
+            .post(&format!("{url}/v1/tokens"))
+            .set("Authorization", &format!("Bearer {key}"))
+            .send_json(json!({"type": "card_number", "value": value})),
+    )
 }
 
 impl Tally {
@@ -85,7 +82,10 @@ impl Load {
                     let (lock, cv) = &*shared;
                     while !stop.load(Ordering::SeqCst) {
                         let value = card();
-                        let Some((status, body)) = tokenize(&agent, &url, &key, &value) else {
+                        let Ok(Reply {
+                            status, json: body, ..
+                        }) = try_tokenize(&agent, &url, &key, &value)
+                        else {
                             break;
                         };
                         {
