@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::load::{Load, Tally};
+use common::load::{assert_all_reveal, Load, Tally};
 use common::*;
 use serde_json::json;
 
@@ -171,35 +171,11 @@ fn assert_not_in_output(s: &Server, pairs: &[(String, String)]) {
     }
 }
 
-/// Every acknowledged token reveals its value.
-fn assert_all_reveal(s: &Server, key: &str, acked: &[(String, String)]) {
-    for chunk in acked.chunks(1000) {
-        let tokens: Vec<&str> = chunk.iter().map(|(t, _)| t.as_str()).collect();
-        let r = detokenize(s, key, &tokens);
-        assert_eq!(r.status, 200, "{}", &r.text[..r.text.len().min(500)]);
-        for ((t, value), item) in chunk.iter().zip(r.json["items"].as_array().unwrap()) {
-            assert_eq!(item["value"], value.as_str(), "token {t}: {item}");
-        }
-    }
-}
-
 /// A reveal while the disk is broken: refused, fail closed, without the value.
 fn assert_reveal_refused(s: &Server, key: &str, (token, value): &(String, String)) {
     let r = detokenize(s, key, &[token.as_str()]);
     assert_error(&r, 503, "unavailable");
     assert_no_leak(&r, value);
-}
-
-/// The data dir after the server stopped: the database is intact and the trail verifies.
-fn assert_intact(dir: &Path) {
-    let db = rusqlite::Connection::open(dir.join("tijori.sqlite3")).unwrap();
-    let integrity: String = db
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(integrity, "ok");
-    drop(db);
-    let (code, out) = common::trail::verify(dir);
-    assert_eq!(code, 0, "the audit trail does not verify: {out}");
 }
 
 fn start_on(disk: &Disk) -> (Server, String, Vec<(String, String)>) {
@@ -256,13 +232,13 @@ fn a_full_disk_refuses_writes_and_service_resumes_when_space_returns() {
         tally.acked.len(),
         tally.refused.len()
     );
-    assert_all_reveal(&s, &key, &before);
-    assert_all_reveal(&s, &key, &tally.acked);
+    assert_all_reveal(&s, &key, &before, "stored before the fault");
+    assert_all_reveal(&s, &key, &tally.acked, "acknowledged under load");
     let r = tokenize(&s, &key, json!({"type": "card_number", "value": card()}));
     assert_eq!(r.status, 201, "{}", r.text);
 
     assert!(s.stop(), "a clean stop: {}", s.output());
-    assert_intact(&s.data_dir);
+    common::trail::assert_intact(&s.data_dir, "after the disk fault");
     for (_, value) in before.iter().chain(&tally.acked) {
         assert!(
             !s.output().contains(value.as_str()),
@@ -289,10 +265,10 @@ fn a_disk_turned_read_only_refuses_writes_and_keeps_what_was_stored() {
     // lost, and the trail verifies across the fault.
     s.kill();
     disk.repair();
-    assert_intact(&s.data_dir);
+    common::trail::assert_intact(&s.data_dir, "after the disk fault");
     s.restart();
-    assert_all_reveal(&s, &key, &before);
-    assert_all_reveal(&s, &key, &tally.acked);
+    assert_all_reveal(&s, &key, &before, "stored before the fault");
+    assert_all_reveal(&s, &key, &tally.acked, "acknowledged under load");
     let r = tokenize(&s, &key, json!({"type": "card_number", "value": card()}));
     assert_eq!(r.status, 201, "{}", r.text);
     tally.assert_no_leak(&s.output());

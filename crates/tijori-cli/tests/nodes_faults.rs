@@ -16,7 +16,7 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::ErrorKind;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::load::try_tokenize;
+use common::load::{assert_all_reveal, try_tokenize};
 use common::pg::*;
 use common::*;
 use serde_json::{json, Value};
@@ -297,28 +297,6 @@ fn within(what: &str, cond: impl FnMut() -> bool) -> Duration {
 // ---------------------------------------------------------------------------------------------
 // Checks after the load.
 
-/// Every acknowledged token reveals its value on `node`.
-fn assert_all_reveal(node: &Server, label: &str, key: &str, acked: &[(String, String)]) {
-    for chunk in acked.chunks(1000) {
-        let tokens: Vec<&str> = chunk.iter().map(|(t, _)| t.as_str()).collect();
-        let r = detokenize(node, key, &tokens);
-        assert_eq!(r.status, 200, "detokenize on {label}: {}", r.text);
-        let got: HashMap<&str, &Value> = r.json["items"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no items: {}", r.text))
-            .iter()
-            .filter_map(|i| Some((i["token"].as_str()?, &i["value"])))
-            .collect();
-        for (token, value) in chunk {
-            assert_eq!(
-                got.get(token.as_str()).and_then(|v| v.as_str()),
-                Some(value.as_str()),
-                "acknowledged token {token} does not reveal its value on {label}"
-            );
-        }
-    }
-}
-
 /// Exports the audit trail over `node`'s API, verifies it with `tijori audit verify` and the
 /// public key, and checks that it records every acknowledged tokenize; answers its lines.
 fn assert_trail(node: &Server, file: &str, acked: &[(String, String)]) -> usize {
@@ -477,8 +455,8 @@ fn a_database_outage_under_load_answers_503_and_heals() {
         errors_in(&b)
     );
     let acked = std::mem::take(&mut *tally.acked.lock().unwrap());
-    assert_all_reveal(&a, "A", &key, &acked);
-    assert_all_reveal(&b, "B", &key, &acked);
+    assert_all_reveal(&a, &key, &acked, "on node A");
+    assert_all_reveal(&b, &key, &acked, "on node B");
     let lines = assert_trail(&a, "outage-trail.jsonl", &acked);
     eprintln!(
         "database outage: {} tokens acknowledged (A {}, B {}), {} answers 503 unavailable under \
@@ -534,12 +512,12 @@ fn a_node_killed_under_load_loses_no_acknowledged_token() {
     );
     assert_eq!(tally.unavailable(), 0, "B answered 503 while A died");
     let acked = std::mem::take(&mut *tally.acked.lock().unwrap());
-    assert_all_reveal(&b, "B", &key, &acked);
+    assert_all_reveal(&b, &key, &acked, "on node B");
     let lines = assert_trail(&b, "kill-trail.jsonl", &acked);
 
     // A, started again on the same data dir and database, serves them too.
     let a = Server::start_with(&bin(), &a.data_dir, &a.root_token, &["--storage-url", &url]);
-    assert_all_reveal(&a, "A restarted", &key, &acked);
+    assert_all_reveal(&a, &key, &acked, "on node A restarted");
     eprintln!(
         "node killed: {} tokens acknowledged (A {at_kill} before it was killed, B {} in all, {} \
          of them after the kill); the trail holds {lines} lines and verifies",

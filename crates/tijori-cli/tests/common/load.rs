@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{card, Reply};
+use super::{card, detokenize, Reply, Server};
 
 /// What the writers have seen so far.
 #[derive(Default)]
@@ -139,5 +139,30 @@ impl Load {
             h.join().unwrap();
         }
         std::mem::take(&mut *self.shared.0.lock().unwrap())
+    }
+}
+
+/// Every acknowledged token reveals its own value on `s` (in requests of 1,000); `when` says
+/// in the failure message at which point of the test.
+pub fn assert_all_reveal(s: &Server, key: &str, acked: &[(String, String)], when: &str) {
+    for chunk in acked.chunks(1000) {
+        let tokens: Vec<&str> = chunk.iter().map(|(t, _)| t.as_str()).collect();
+        let r = detokenize(s, key, &tokens);
+        assert_eq!(
+            r.status,
+            200,
+            "{when}: {}",
+            &r.text[..r.text.len().min(500)]
+        );
+        let items = r.json["items"].as_array().unwrap();
+        assert_eq!(items.len(), chunk.len(), "{when}");
+        for ((t, value), item) in chunk.iter().zip(items) {
+            assert_eq!(item["token"], t.as_str(), "{when}");
+            assert_eq!(
+                item["value"],
+                value.as_str(),
+                "{when}: acknowledged token {t} lost or wrong: {item}"
+            );
+        }
     }
 }

@@ -96,6 +96,19 @@ pub fn verify(dir: &Path) -> (i32, String) {
     (code, out)
 }
 
+/// A stopped (or killed) vault's SQLite file passes `PRAGMA integrity_check` and its audit
+/// trail verifies; `when` says after what.
+pub fn assert_intact(dir: &Path, when: &str) {
+    let db = rusqlite::Connection::open(dir.join("tijori.sqlite3")).unwrap();
+    let integrity: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok", "the database is damaged {when}");
+    drop(db);
+    let (code, out) = verify(dir);
+    assert_eq!(code, 0, "the audit trail does not verify {when}: {out}");
+}
+
 pub fn sql(dir: &Path, sql: &str) {
     rusqlite::Connection::open(dir.join("tijori.sqlite3"))
         .unwrap()
