@@ -130,7 +130,7 @@ impl Report {
     /// The human-readable table.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{:<24} {:>5} {:>12} {:>9} {:>9} {:>9} {:>8} {:>9} {:>7}\n",
+            "{:<24} {:>5} {:>12} {:>9} {:>9} {:>9} {:>8} {:>9} {:>8} {:>7}\n",
             "workload",
             "conns",
             "ops/s",
@@ -139,6 +139,7 @@ impl Report {
             "p99.9 ms",
             "errors",
             "peak MiB",
+            "CPU µs",
             "ratio"
         );
         for r in &self.results {
