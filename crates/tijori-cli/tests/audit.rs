@@ -50,6 +50,15 @@ fn every_request_leaves_a_record_without_values() {
             .unwrap_or_else(|| panic!("no record of {id}"))
     };
     assert!(recs.iter().any(|(_, v)| v["operation"] == "system.start"));
+    // One record per request, also for a tokenize, whose record shares the token's commit.
+    for reply in [&r, &reveal_reply, &denied, &mistaken, &forbidden] {
+        let id = reply.request_id.clone().unwrap();
+        let n = recs
+            .iter()
+            .filter(|(_, v)| v["request_id"] == id.as_str())
+            .count();
+        assert_eq!(n, 1, "{n} records of {id}");
+    }
     let t = by_id(&r);
     assert_eq!(t["operation"], "tokenize");
     assert_eq!(t["outcome"], "success");

@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tijori_crypto::{open, seal, SecretKey};
-use tijori_store::{InsertOutcome, TokenRecord};
+use tijori_store::{AuditWith, ChainFn, InsertOutcome, TokenRecord};
 use tijori_types::api::{SearchRequest, TokenFormat, TokenResponse, TokenizeRequest};
 use tijori_types::{mask::mask, normalize, DataType};
 use zeroize::Zeroizing;
 
+use crate::audit::{AuditEvent, Outcome};
 use crate::cvc::CvcInfo;
 use crate::keyring::Keys;
 use crate::policy::{Authorized, Delete, Detokenize, Reveal, Search, Tokenize, ITEM_DENIED};
@@ -57,6 +58,22 @@ fn parse_type(name: &str) -> Result<DataType, CoreError> {
     DataType::parse(name).ok_or(CoreError::InvalidRequest(
         "unknown type; use card_number, iban, cnic, pk_mobile, bank_account, card_security_code or text",
     ))
+}
+
+/// A request's audit record, completed as the success it describes if its one token is
+/// inserted, and nothing otherwise (the caller then records the request as it ends).
+fn new_token_record(mut event: AuditEvent, made: &TokenResponse, chain: ChainFn) -> AuditWith {
+    event.resource = Some(made.token.clone());
+    event.data_type = Some(made.data_type.clone());
+    event.outcome = Outcome::Success;
+    event.reason = None;
+    AuditWith {
+        records: Box::new(move |outcomes| match outcomes {
+            [InsertOutcome::Inserted] => serde_json::to_string(&event).into_iter().collect(),
+            _ => Vec::new(),
+        }),
+        chain,
+    }
 }
 
 fn response(rec: &TokenRecord) -> TokenResponse {
@@ -182,9 +199,30 @@ impl Vault {
         auth: &Authorized<'_, Tokenize>,
         req: TokenizeRequest,
     ) -> Tokenized {
-        let mut out = self.tokenize_many(auth, vec![Ok(req)]).await?;
-        out.pop()
-            .ok_or_else(|| CoreError::Internal("tokenize lost its answer".into()))?
+        self.tokenize_recorded(auth, req, None).await.0
+    }
+
+    /// [`tokenize`](Self::tokenize), writing `record` (the request's audit record, whose
+    /// resource, data type and outcome are filled in here) in the same durable commit as a new
+    /// token, where the trail lives in the vault's store: a tokenize then costs one commit, not
+    /// two. Answers whether the record was written; if not (an existing token, a failure,
+    /// another audit sink, a store that cannot join them), the caller writes its own.
+    pub async fn tokenize_recorded(
+        &self,
+        auth: &Authorized<'_, Tokenize>,
+        req: TokenizeRequest,
+        record: Option<AuditEvent>,
+    ) -> (Tokenized, bool) {
+        match self.tokenize_inner(auth, vec![Ok(req)], record).await {
+            Ok((mut out, written)) => match out.pop() {
+                Some(answer) => (answer, written),
+                None => (
+                    Err(CoreError::Internal("tokenize lost its answer".into())),
+                    written,
+                ),
+            },
+            Err(e) => (Err(e), false),
+        }
     }
 
     /// Tokenizes many values in one durable commit. Items that failed to parse come in as
@@ -194,11 +232,21 @@ impl Vault {
         auth: &Authorized<'_, Tokenize>,
         items: Vec<Result<TokenizeRequest, CoreError>>,
     ) -> Result<Vec<Tokenized>, CoreError> {
+        Ok(self.tokenize_inner(auth, items, None).await?.0)
+    }
+
+    async fn tokenize_inner(
+        &self,
+        auth: &Authorized<'_, Tokenize>,
+        items: Vec<Result<TokenizeRequest, CoreError>>,
+        mut record: Option<AuditEvent>,
+    ) -> Result<(Vec<Tokenized>, bool), CoreError> {
         if items.len() > self.config.max_batch {
             return Err(CoreError::TooManyItems);
         }
         let mut keys = self.keyring.keys()?;
         let now = self.clock.now();
+        let mut written = false;
         let mut answers: Vec<Option<Tokenized>> = Vec::with_capacity(items.len());
         let mut pending: Vec<(usize, Prepared, (i64, Arc<SecretKey>))> = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
@@ -243,7 +291,24 @@ impl Vault {
                 .collect::<Result<Vec<_>, _>>()?;
             // The answers are made before the records move into the store: no copy of them.
             let made: Vec<TokenResponse> = records.iter().map(response).collect();
-            let outcomes = self.store.insert_tokens(records, now).await?;
+            let audit = match (record.take(), self.audit_chain(), made.as_slice()) {
+                (Some(event), Some(chain), [one]) => Some(new_token_record(event, one, chain)),
+                _ => None,
+            };
+            let outcomes = match audit {
+                Some(audit) => {
+                    let (outcomes, joined) = self
+                        .store
+                        .insert_tokens_audited(records, now, audit)
+                        .await?;
+                    if joined {
+                        written = true;
+                        self.audit_appended();
+                    }
+                    outcomes
+                }
+                None => self.store.insert_tokens(records, now).await?,
+            };
             let mut retry = Vec::new();
             let mut stale = Vec::new();
             for ((slot, made), outcome) in pending.into_iter().zip(made).zip(outcomes) {
@@ -274,10 +339,11 @@ impl Vault {
                     .into(),
             )));
         }
-        answers
+        let answers = answers
             .into_iter()
             .map(|a| a.ok_or_else(|| CoreError::Internal("a batch item got no answer".into())))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok((answers, written))
     }
 
     fn keep_cvc(&self, p: &Prepared, now: i64) -> Tokenized {

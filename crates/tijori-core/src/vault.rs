@@ -130,10 +130,21 @@ impl Vault {
             tracing::error!(error = %e, "audit trail unavailable; refusing");
             CoreError::Unavailable(format!("audit trail: {e}"))
         })?;
+        self.audit_appended();
+        Ok(())
+    }
+
+    /// Wakes whatever follows the trail (after records were appended, by any path).
+    pub(crate) fn audit_appended(&self) {
         if let Ok(watchers) = self.audit_watchers.lock() {
             watchers.iter().for_each(|w| w.notify_one());
         }
-        Ok(())
+    }
+
+    /// The function that chains records written together with the store's own writes, if the
+    /// trail lives in the vault's store (see [`AuditSink::chain`]).
+    pub(crate) fn audit_chain(&self) -> Option<tijori_store::ChainFn> {
+        self.audit.chain()
     }
 
     /// A wake-up that fires after each audit append (at most one is kept while nobody waits),

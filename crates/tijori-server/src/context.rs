@@ -38,10 +38,15 @@ struct Note {
     reason: Option<&'static str>,
     value_hmacs: Vec<String>,
     count: Option<u64>,
+    /// The handler wrote the success record with its data ([`draft_record`]).
+    recorded: bool,
 }
 
 struct Context {
     id: String,
+    /// Peer address, and the audit name of the operation; `None` for a request not audited.
+    source: Option<String>,
+    operation: Option<String>,
     note: Mutex<Note>,
 }
 
@@ -89,6 +94,38 @@ pub(crate) fn note_value(hmac: Option<String>) {
     if let Some(h) = hmac {
         note(|n| n.value_hmacs.push(h));
     }
+}
+
+/// The record this request gets if it succeeds, from what is noted so far, for a handler that
+/// writes it in the same commit as its data (resource, data type and outcome are the writer's
+/// to fill); `None` outside an audited request.
+pub(crate) fn draft_record(now: i64) -> Option<AuditEvent> {
+    CONTEXT
+        .try_with(|c| {
+            let operation = c.operation.clone()?;
+            let n = c.note.lock().ok()?;
+            Some(AuditEvent {
+                time: rfc3339(now),
+                request_id: Some(c.id.clone()),
+                principal_id: n.principal_id.clone(),
+                principal_kind: n.principal_kind.map(str::to_owned),
+                source: c.source.clone(),
+                operation,
+                resource: n.resource.clone(),
+                data_type: n.data_type.clone(),
+                outcome: Outcome::Success,
+                reason: None,
+                value_hmacs: n.value_hmacs.clone(),
+                count: n.count,
+            })
+        })
+        .ok()
+        .flatten()
+}
+
+/// Records that the handler's success record is written (see [`draft_record`]).
+pub(crate) fn note_recorded() {
+    note(|n| n.recorded = true);
 }
 
 /// Records how many items the request touched (an erasure's tokens).
@@ -180,10 +217,6 @@ pub(crate) async fn request_context(
     req: Request,
     next: Next,
 ) -> Response {
-    let ctx = Arc::new(Context {
-        id: new_id(),
-        note: Mutex::new(Note::default()),
-    });
     let method = req.method().clone();
     let route = req
         .extensions()
@@ -194,11 +227,17 @@ pub(crate) async fn request_context(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.to_string());
+    let audited = audited(&route) && !cfg!(feature = "unaudited-bench");
+    let ctx = Arc::new(Context {
+        id: new_id(),
+        source,
+        operation: audited.then(|| operation(&method, &route)),
+        note: Mutex::new(Note::default()),
+    });
     let started = Instant::now();
     let (limit, body_timeout) = (state.config.body_limit, state.config.body_timeout);
     let work = {
-        let (state, ctx, route, method) =
-            (state.clone(), ctx.clone(), route.clone(), method.clone());
+        let (state, ctx) = (state.clone(), ctx.clone());
         CONTEXT.scope(ctx.clone(), async move {
             let handler = std::panic::AssertUnwindSafe(buffered(req, next, limit, body_timeout));
             let resp = handler.catch_unwind().await.unwrap_or_else(|_| {
@@ -210,10 +249,9 @@ pub(crate) async fn request_context(
                 )
                 .into_response()
             });
-            if !audited(&route) || cfg!(feature = "unaudited-bench") {
+            let Some(event) = audit_event(&state, &ctx, &resp) else {
                 return resp;
-            }
-            let event = audit_event(&state, &ctx, &resp, source, operation(&method, &route));
+            };
             match state.vault.audit(vec![event]).await {
                 Ok(()) => resp,
                 Err(_) => ApiError::new(
@@ -242,14 +280,10 @@ pub(crate) async fn request_context(
     resp
 }
 
-/// The audit record of a finished request, from what its handler noted and its status.
-fn audit_event(
-    state: &AppState,
-    ctx: &Context,
-    resp: &Response,
-    source: Option<String>,
-    operation: String,
-) -> AuditEvent {
+/// The audit record of a finished request, from what its handler noted and its status; `None`
+/// for a request not audited, or whose success the handler recorded already.
+fn audit_event(state: &AppState, ctx: &Context, resp: &Response) -> Option<AuditEvent> {
+    let operation = ctx.operation.clone()?;
     let n = ctx
         .note
         .lock()
@@ -260,12 +294,15 @@ fn audit_event(
         401 | 403 => Outcome::Denied,
         _ => Outcome::Failure,
     };
-    AuditEvent {
+    if n.recorded && outcome == Outcome::Success {
+        return None;
+    }
+    Some(AuditEvent {
         time: rfc3339(state.vault.now()),
         request_id: Some(ctx.id.clone()),
         principal_kind: n.principal_kind.map(str::to_owned),
         principal_id: n.principal_id,
-        source,
+        source: ctx.source.clone(),
         operation,
         resource: n.resource,
         data_type: n.data_type,
@@ -273,7 +310,7 @@ fn audit_event(
         reason: n.reason.map(str::to_owned),
         value_hmacs: n.value_hmacs,
         count: n.count,
-    }
+    })
 }
 
 /// How much more than the limit is read (and dropped) so that a client sending a too-large

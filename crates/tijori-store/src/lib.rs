@@ -14,8 +14,9 @@ use async_trait::async_trait;
 pub use error::StoreError;
 pub use model::{ApprovalRecord, RoleRecord};
 pub use model::{
-    AuditCheckpoint, AuditRow, ChainFn, DataKeyRecord, Erased, IdempotencyRecord, InsertOutcome,
-    KekRecord, KeyUsage, LoginFailure, PrincipalRecord, SessionRecord, TokenRecord, UserRecord,
+    AuditCheckpoint, AuditRow, AuditWith, ChainFn, DataKeyRecord, Erased, IdempotencyRecord,
+    InsertOutcome, KekRecord, KeyUsage, LoginFailure, PrincipalRecord, SessionRecord, TokenRecord,
+    UserRecord,
 };
 
 /// Tokens: the encrypted values and what is shown of them.
@@ -31,6 +32,19 @@ pub trait TokenStore: Send + Sync {
         records: Vec<TokenRecord>,
         now: i64,
     ) -> Result<Vec<InsertOutcome>, StoreError>;
+    /// [`insert_tokens`](Self::insert_tokens), appending the records `audit` makes from the
+    /// outcomes to the audit chain in the same commit; answers whether any were appended. A
+    /// store that cannot join the two (this default) writes the tokens alone and answers
+    /// `false`, and the caller appends its records itself.
+    async fn insert_tokens_audited(
+        &self,
+        records: Vec<TokenRecord>,
+        now: i64,
+        audit: AuditWith,
+    ) -> Result<(Vec<InsertOutcome>, bool), StoreError> {
+        drop(audit);
+        Ok((self.insert_tokens(records, now).await?, false))
+    }
     /// A live (unexpired at `now`) token.
     async fn token(&self, token: &str, now: i64) -> Result<Option<TokenRecord>, StoreError>;
     /// Live tokens among `tokens`, in no particular order.

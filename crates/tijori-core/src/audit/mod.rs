@@ -29,7 +29,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tijori_crypto::audit_chain_hash;
-use tijori_store::Store;
+use tijori_store::{ChainFn, Store};
 
 use crate::{rfc3339, CoreError};
 
@@ -105,6 +105,12 @@ impl AuditEvent {
 pub trait AuditSink: Send + Sync {
     /// Makes the events durable, or fails.
     async fn append(&self, events: Vec<AuditEvent>) -> Result<(), CoreError>;
+
+    /// Whether records may instead be written by the vault's store together with the writes
+    /// they describe, chained with this function: only for the trail in that store.
+    fn chain(&self) -> Option<ChainFn> {
+        None
+    }
 }
 
 /// One archiving run on `store` (see [`archive`]), recorded in the trail it archives through
@@ -137,6 +143,10 @@ impl AuditSink for StoreAudit {
             .map_err(|e| CoreError::Internal(e.to_string()))?;
         self.0.append_audit(records, audit_chain_hash).await?;
         Ok(())
+    }
+
+    fn chain(&self) -> Option<ChainFn> {
+        Some(audit_chain_hash)
     }
 }
 

@@ -15,7 +15,7 @@ use tijori_core::{CoreError, Principal, Tokenized};
 use tijori_types::api::{BatchRequest, DetokenizeRequest, SearchRequest, TokenizeRequest};
 use tijori_types::DataType;
 
-use crate::context::{note_resource, note_value};
+use crate::context::{draft_record, note_recorded, note_resource, note_value};
 use crate::extract::{parse_json, parse_value, Body, Caller, PathParam};
 use crate::{ApiError, AppState};
 
@@ -100,7 +100,12 @@ pub(crate) async fn create(
     let work = async {
         let req: TokenizeRequest = parse_json(&body)?;
         note_value(s.vault.audit_value_hmac(&req.data_type, &req.value));
-        token_answer(s.vault.tokenize(&auth, req).await)
+        let record = draft_record(s.vault.now());
+        let (result, recorded) = s.vault.tokenize_recorded(&auth, req, record).await;
+        if recorded {
+            note_recorded();
+        }
+        token_answer(result)
     };
     idempotent(&s, &p, &headers, "POST /v1/tokens", &body, work).await
 }

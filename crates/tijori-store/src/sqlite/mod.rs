@@ -16,8 +16,9 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, Transaction};
 
 use crate::{
-    AuditCheckpoint, AuditRow, AuditStore, ChainFn, DataKeyRecord, Erased, IdempotencyRecord,
-    IdempotencyStore, InsertOutcome, MetaStore, StoreError, TokenRecord, TokenStore,
+    AuditCheckpoint, AuditRow, AuditStore, AuditWith, ChainFn, DataKeyRecord, Erased,
+    IdempotencyRecord, IdempotencyStore, InsertOutcome, MetaStore, StoreError, TokenRecord,
+    TokenStore,
 };
 use writer::Writer;
 
@@ -57,7 +58,7 @@ impl SqliteStore {
         // most index pages back from the OS on every insert.
         conn.pragma_update(None, "cache_size", -32 * 1024)?;
         schema::migrate(&mut conn)?;
-        let writer = Writer::spawn(conn, append_audit)?;
+        let writer = Writer::spawn(conn, data_dir.to_owned(), append_audit)?;
         Ok(SqliteStore {
             writer: Some(writer),
             readers: Mutex::new(Vec::new()),
@@ -271,6 +272,19 @@ fn delete_row(tx: &Transaction<'_>, token: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Inserts each record; whether each data key is active is asked once per key.
+fn insert_all(
+    tx: &Transaction<'_>,
+    records: &[TokenRecord],
+    now: i64,
+) -> Result<Vec<InsertOutcome>, StoreError> {
+    let mut active = std::collections::HashMap::new();
+    records
+        .iter()
+        .map(|r| insert_one(tx, r, now, &mut active))
+        .collect()
+}
+
 #[async_trait]
 impl TokenStore for SqliteStore {
     async fn insert_tokens(
@@ -279,14 +293,31 @@ impl TokenStore for SqliteStore {
         now: i64,
     ) -> Result<Vec<InsertOutcome>, StoreError> {
         self.writer()?
-            .write(move |tx| {
-                // Whether each data key is active, asked once per key in the batch.
-                let mut active = std::collections::HashMap::new();
-                records
-                    .iter()
-                    .map(|r| insert_one(tx, r, now, &mut active))
-                    .collect()
-            })
+            .write(move |tx| insert_all(tx, &records, now))
+            .await
+    }
+
+    /// One job: the tokens, then the records made of their outcomes, in one commit.
+    async fn insert_tokens_audited(
+        &self,
+        records: Vec<TokenRecord>,
+        now: i64,
+        audit: AuditWith,
+    ) -> Result<(Vec<InsertOutcome>, bool), StoreError> {
+        let AuditWith {
+            records: made,
+            chain,
+        } = audit;
+        self.writer()?
+            .write_audited(
+                move |tx| {
+                    let outcomes = insert_all(tx, &records, now)?;
+                    let made = made(&outcomes);
+                    let joined = !made.is_empty();
+                    Ok(((outcomes, joined), made))
+                },
+                Some(chain),
+            )
             .await
     }
 
