@@ -148,6 +148,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX principals_previous_key ON principals(previous_key_hash)
         WHERE previous_key_hash IS NOT NULL;
     ",
+    // 8: the index of tokens by data key, ordered by creation within a key. An entry of the
+    // old index was (key, token), and a random token put each new entry on a random page: a
+    // second random page written per new token besides the token's own. New tokens share the
+    // current key and a rising time, so their entries now land on the index's last pages.
+    // Lookups by key (rotation, the foreign key's check on deleting a key) use it as before.
+    "
+    DROP INDEX tokens_data_key;
+    CREATE INDEX tokens_data_key ON tokens(data_key_id, created_at);
+    ",
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
@@ -167,4 +176,62 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests
+
+    use super::*;
+
+    /// A data dir made before migration 8 is brought up to date with its tokens, and lookups by
+    /// data key (rotation, the foreign key's check when a key is deleted) use the new index.
+    #[test]
+    fn migration_8_reindexes_tokens_by_key_and_time() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..7] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 7).unwrap();
+        conn.execute_batch(
+            "INSERT INTO keks VALUES (1, 'shamir', x'00', 0);
+             INSERT INTO data_keys (purpose, scope, kek_version, wrapped, created_at)
+                 VALUES ('data', '', 1, x'00', 0);
+             INSERT INTO tokens (token, type, ciphertext, data_key_id, masked, created_at)
+                 VALUES ('tok_a', 'card_number', x'00', 1, '4111', 5);",
+        )
+        .unwrap();
+
+        migrate(&mut conn).unwrap();
+
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_index_info('tokens_data_key') ORDER BY seqno")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(columns, ["data_key_id", "created_at"]);
+        let plan: Vec<String> = conn
+            .prepare("EXPLAIN QUERY PLAN SELECT token FROM tokens WHERE data_key_id = ?1 LIMIT 10")
+            .unwrap()
+            .query_map([1], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|p| p.contains("INDEX tokens_data_key")),
+            "{plan:?}"
+        );
+        let user: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(user, MIGRATIONS.len() as i64);
+        let token: String = conn
+            .query_row("SELECT token FROM tokens WHERE data_key_id = 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(token, "tok_a");
+    }
 }
