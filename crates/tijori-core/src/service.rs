@@ -67,9 +67,12 @@ fn new_token_record(mut event: AuditEvent, made: &TokenResponse, chain: ChainFn)
     event.data_type = Some(made.data_type.clone());
     event.outcome = Outcome::Success;
     event.reason = None;
+    // Written out here, not in the closure: the closure runs on the store's one writer thread,
+    // which every tokenize waits on.
+    let text = serde_json::to_string(&event).ok();
     AuditWith {
         records: Box::new(move |outcomes| match outcomes {
-            [InsertOutcome::Inserted] => serde_json::to_string(&event).into_iter().collect(),
+            [InsertOutcome::Inserted] => text.into_iter().collect(),
             _ => Vec::new(),
         }),
         chain,
