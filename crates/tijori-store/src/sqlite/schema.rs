@@ -153,6 +153,7 @@ const MIGRATIONS: &[&str] = &[
     // second random page written per new token besides the token's own. New tokens share the
     // current key and a rising time, so their entries now land on the index's last pages.
     // Lookups by key (rotation, the foreign key's check on deleting a key) use it as before.
+    // Rebuilding it takes about a second per million tokens.
     "
     DROP INDEX tokens_data_key;
     CREATE INDEX tokens_data_key ON tokens(data_key_id, created_at);
@@ -168,6 +169,15 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             "the data dir has schema version {current}, newer than this tijori ({newest}); \
              run a newer tijori"
         )));
+    }
+    if current > 0 && current < newest {
+        // Some migrations rebuild an index over every token (migration 8: about a second per
+        // million tokens), and the server answers nothing until they are done.
+        tracing::info!(
+            from = current,
+            to = newest,
+            "bringing the database's schema up to date; a large vault takes a while"
+        );
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;
