@@ -86,7 +86,7 @@ fn root_key_file_is_private_and_dev_mode_says_insecure() {
     }
     // The database and its WAL files are the owner's alone too.
     let key = s.principal("perm-svc", &["tokenizer"]);
-    assert_eq!(new_token(&s, &key, "text", &text()).len(), 36);
+    assert_eq!(new_token(&s, &key, "text", &text()).len(), 44);
     let db_files: Vec<_> = files_under(&s.data_dir)
         .into_iter()
         .filter(|p| p.to_string_lossy().contains("tijori.sqlite3"))

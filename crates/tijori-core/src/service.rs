@@ -16,7 +16,7 @@ use crate::audit::{AuditEvent, Outcome};
 use crate::cvc::CvcInfo;
 use crate::keyring::Keys;
 use crate::policy::{Authorized, Delete, Detokenize, Reveal, Search, Tokenize, ITEM_DENIED};
-use crate::tokens::{new_token, value_ad};
+use crate::tokens::{new_token, value_ad, TokenGroup};
 use crate::{rfc3339, CoreError, Detokenized, Vault};
 
 /// Longest card-security-code lifetime (API.md).
@@ -175,8 +175,9 @@ impl Vault {
         p: &Prepared,
         key: (i64, &SecretKey),
         now: i64,
+        group: &TokenGroup,
     ) -> Result<TokenRecord, CoreError> {
-        let token = new_token(p.ty, p.format, &p.value, &p.raw)?;
+        let token = new_token(p.ty, p.format, &p.value, &p.raw, group)?;
         let ciphertext = seal(
             key.1,
             &value_ad(&token, p.ty.as_str(), key.0),
@@ -249,6 +250,7 @@ impl Vault {
         }
         let mut keys = self.keyring.keys()?;
         let now = self.clock.now();
+        let group = TokenGroup::new()?;
         let mut written = false;
         let mut answers: Vec<Option<Tokenized>> = Vec::with_capacity(items.len());
         let mut pending: Vec<(usize, Prepared, (i64, Arc<SecretKey>))> = Vec::new();
@@ -265,7 +267,7 @@ impl Vault {
                 }
             };
             if prepared.ty.is_ephemeral() {
-                answers.push(Some(self.keep_cvc(&prepared, now)));
+                answers.push(Some(self.keep_cvc(&prepared, now, &group)));
                 continue;
             }
             if let Some(index) = &prepared.blind_index {
@@ -290,7 +292,7 @@ impl Vault {
             }
             let records = pending
                 .iter()
-                .map(|(_, p, k)| self.encrypt(p, (k.0, k.1.as_ref()), now))
+                .map(|(_, p, k)| self.encrypt(p, (k.0, k.1.as_ref()), now, &group))
                 .collect::<Result<Vec<_>, _>>()?;
             // The answers are made before the records move into the store: no copy of them.
             let made: Vec<TokenResponse> = records.iter().map(response).collect();
@@ -349,7 +351,7 @@ impl Vault {
         Ok((answers, written))
     }
 
-    fn keep_cvc(&self, p: &Prepared, now: i64) -> Tokenized {
+    fn keep_cvc(&self, p: &Prepared, now: i64, group: &TokenGroup) -> Tokenized {
         let info = CvcInfo {
             masked: mask(p.ty, &p.value),
             subject: p.subject.clone(),
@@ -358,7 +360,7 @@ impl Vault {
             expires_at: p.expires_at.unwrap_or(now + CVC_MAX_TTL as i64),
         };
         for _ in 0..TOKEN_ATTEMPTS {
-            let token = new_token(p.ty, TokenFormat::Random, &p.value, &p.raw)?;
+            let token = new_token(p.ty, TokenFormat::Random, &p.value, &p.raw, group)?;
             if self.cvc.put(&token, &p.value, info.clone())? {
                 return Ok((cvc_response(&token, &info), true));
             }

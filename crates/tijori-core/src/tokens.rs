@@ -9,15 +9,42 @@ use crate::CoreError;
 /// Prefix of random tokens: says "this is a Tijori token" and never resembles a value.
 pub(crate) const RANDOM_PREFIX: &str = "tok_";
 
-/// A fresh token for a value: 128 random bits, or a format-preserving token.
+/// Random bytes a random token's group takes (shown as twice as many hex digits).
+const GROUP_BYTES: usize = 4;
+
+/// Random bytes that make a random token its own (128 bits, as the API promises).
+const OWN_BYTES: usize = 16;
+
+/// The leading random part shared by the random tokens of one request: `tok_`, then the
+/// group's 8 hex digits, then each token's own 32. Tokens are stored in their string's order,
+/// so a batch's tokens land side by side on a few fresh pages of the token table instead of
+/// each on a random page of it: a 1,000-item batch writes tens of pages, not a thousand. It
+/// tells a holder of two tokens only that they came from the same request, which that request's
+/// caller knows already; tokens of different requests share nothing.
+pub(crate) struct TokenGroup(String);
+
+impl TokenGroup {
+    /// A new group, drawn from the OS CSPRNG.
+    pub(crate) fn new() -> Result<TokenGroup, CoreError> {
+        Ok(TokenGroup(random_hex(GROUP_BYTES)?))
+    }
+}
+
+/// A fresh token for a value: a random token of `group` (128 bits of its own), or a
+/// format-preserving token.
 pub(crate) fn new_token(
     ty: DataType,
     fmt: TokenFormat,
     normalized: &str,
     raw: &str,
+    group: &TokenGroup,
 ) -> Result<String, CoreError> {
     match fmt {
-        TokenFormat::Random => Ok(format!("{RANDOM_PREFIX}{}", random_hex(16)?)),
+        TokenFormat::Random => Ok(format!(
+            "{RANDOM_PREFIX}{}{}",
+            group.0,
+            random_hex(OWN_BYTES)?
+        )),
         TokenFormat::Preserving => {
             let mut rng_failed = false;
             let mut digit = || {

@@ -265,6 +265,44 @@ async fn batches_answer_in_order_with_per_item_errors() {
     ));
 }
 
+/// A batch's random tokens share their group (the 8 hex digits after `tok_`), so that they are
+/// stored side by side; each still has 128 random bits of its own, and separate requests draw
+/// separate groups. Every one reveals its own value.
+#[tokio::test]
+async fn a_batch_shares_one_token_group_and_requests_do_not() {
+    let f = fixture("group").await;
+    let p = who(&[Role::Revealer]);
+    let auth = authorize::<Tokenize>(&p).unwrap();
+    let values: Vec<String> = (0..50).map(|i| format!("note {i}")).collect();
+    let items = values.iter().map(|v| Ok(req("text", v))).collect();
+    let out = f.vault.tokenize_many(&auth, items).await.unwrap();
+    let tokens: Vec<String> = out.into_iter().map(|r| r.unwrap().0.token).collect();
+    let is_hex = |s: &str| s.bytes().all(|b| b.is_ascii_hexdigit());
+    for t in &tokens {
+        assert_eq!(t.len(), 44, "{t}");
+        assert!(t.starts_with("tok_") && is_hex(&t[4..]), "{t}");
+        assert_eq!(t[..12], tokens[0][..12], "one group per batch");
+    }
+    let own: std::collections::HashSet<&str> = tokens.iter().map(|t| &t[12..]).collect();
+    assert_eq!(own.len(), tokens.len(), "each token's own part differs");
+    for (t, v) in tokens.iter().zip(&values) {
+        assert_eq!(&reveal(&f.vault, t).await.unwrap(), v);
+    }
+
+    let single = |v: &'static str| {
+        let vault = f.vault.clone();
+        let p = p.clone();
+        async move {
+            let auth = authorize::<Tokenize>(&p).unwrap();
+            vault.tokenize(&auth, req("text", v)).await.unwrap().0.token
+        }
+    };
+    let (a, b) = (single("a").await, single("b").await);
+    // Two 32-bit groups drawn alike: one chance in four billion of a false failure.
+    assert_ne!(a[..12], b[..12], "requests draw their own groups");
+    assert_ne!(a[..12], tokens[0][..12]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Service principals: key rotation with a grace period, expiry, and bindings to networks and
 // client certificates (issue 4, point 3).
