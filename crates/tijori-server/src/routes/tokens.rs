@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 use tijori_core::approval::Guarded;
 use tijori_core::policy::{authorize, Delete, Detokenize, Search, Tokenize};
 use tijori_core::{CoreError, Principal, Tokenized};
-use tijori_types::api::{BatchRequest, DetokenizeRequest, SearchRequest, TokenizeRequest};
+use tijori_types::api::{
+    BatchRequest, DetokenizeRequest, ErrorEnvelope, SearchRequest, TokenResponse, TokenizeRequest,
+};
 use tijori_types::DataType;
 
 use crate::context::{draft_record, note_recorded, note_resource, note_value};
@@ -20,6 +22,20 @@ use crate::extract::{parse_json, parse_value, Body, Caller, PathParam};
 use crate::{ApiError, AppState};
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// A batch's answer, written straight to JSON: a thousand items are no tree of values first.
+#[derive(serde::Serialize)]
+struct BatchResponse {
+    items: Vec<BatchItem>,
+}
+
+/// One item of a batch's answer: its token, or its error, in place.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum BatchItem {
+    Made(TokenResponse),
+    Failed(ErrorEnvelope),
+}
 
 fn joined(types: BTreeSet<String>) -> Option<String> {
     (!types.is_empty()).then(|| types.into_iter().collect::<Vec<_>>().join(","))
@@ -142,15 +158,18 @@ pub(crate) async fn batch(
         let mut types = BTreeSet::new();
         for slot in parse_errors {
             let item = match slot {
-                Some(e) => json!({ "error": e.body() }),
+                Some(e) => BatchItem::Failed(ErrorEnvelope { error: e.body() }),
                 None => match results.next() {
                     Some(Ok((resp, _))) => {
                         made.push(resp.token.clone());
-                        types.insert(resp.data_type.clone());
-                        serde_json::to_value(resp)
-                            .map_err(|e| CoreError::Internal(e.to_string()))?
+                        if !types.contains(&resp.data_type) {
+                            types.insert(resp.data_type.clone());
+                        }
+                        BatchItem::Made(resp)
                     }
-                    Some(Err(e)) => json!({ "error": ApiError::from(e).body() }),
+                    Some(Err(e)) => BatchItem::Failed(ErrorEnvelope {
+                        error: ApiError::from(e).body(),
+                    }),
                     None => {
                         return Err(CoreError::Internal("batch answers ran short".into()).into())
                     }
@@ -159,7 +178,7 @@ pub(crate) async fn batch(
             items.push(item);
         }
         note_resource(made.join(","), joined(types));
-        Ok((StatusCode::OK, to_bytes(&json!({ "items": items }))?))
+        Ok((StatusCode::OK, to_bytes(&BatchResponse { items })?))
     };
     idempotent(&s, &p, &headers, "POST /v1/tokens/batch", &body, work).await
 }
