@@ -35,8 +35,26 @@ pub struct SqliteStore {
     changes: tokio::sync::broadcast::Sender<String>,
 }
 
-pub(crate) const TOKEN_COLUMNS: &str =
-    "token, type, ciphertext, data_key_id, blind_index, masked, subject, metadata, created_at, expires_at";
+/// The token table's columns in [`token_from_row`]'s order; a macro so that the statements of
+/// the hot paths below are `&'static str`s, not a `format!` per call and per row.
+macro_rules! token_columns {
+    () => {
+        "token, type, ciphertext, data_key_id, blind_index, masked, subject, metadata, created_at, expires_at"
+    };
+}
+pub(crate) const TOKEN_COLUMNS: &str = token_columns!();
+
+const TOKEN_BY_STRING: &str = concat!("SELECT ", token_columns!(), " FROM tokens WHERE token = ?1");
+const TOKEN_BY_INDEX: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    " FROM tokens WHERE type = ?1 AND blind_index = ?2"
+);
+const INSERT_TOKEN: &str = concat!(
+    "INSERT INTO tokens (",
+    token_columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (token) DO NOTHING"
+);
 
 impl SqliteStore {
     /// Opens (creating if needed) the database in `data_dir` and brings its schema up to date.
@@ -196,6 +214,7 @@ fn live(expires_at: Option<i64>, now: i64) -> bool {
 /// writer of a blind index wins, and every later one gets the winner's token.
 fn insert_one(
     tx: &Transaction<'_>,
+    insert: &mut rusqlite::Statement<'_>,
     rec: &TokenRecord,
     now: i64,
     active: &mut std::collections::HashMap<i64, bool>,
@@ -217,9 +236,7 @@ fn insert_one(
     }
     if let Some(index) = &rec.blind_index {
         let existing = tx
-            .prepare_cached(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE type = ?1 AND blind_index = ?2"
-            ))?
+            .prepare_cached(TOKEN_BY_INDEX)?
             .query_row(params![rec.data_type, index], token_from_row)
             .optional()?;
         if let Some(existing) = existing {
@@ -231,7 +248,7 @@ fn insert_one(
     }
     // A new random token almost never clashes: insert first, and look at the row in the way
     // only when there is one (an expired token's row gives way; a live one is kept).
-    if insert_row(tx, rec)? {
+    if insert_row(insert, rec)? {
         return Ok(InsertOutcome::Inserted);
     }
     let expires: Option<i64> = tx
@@ -241,7 +258,7 @@ fn insert_one(
         return Ok(InsertOutcome::TokenTaken);
     }
     delete_row(tx, &rec.token)?;
-    if !insert_row(tx, rec)? {
+    if !insert_row(insert, rec)? {
         return Err(StoreError::Unavailable(
             "a token row reappeared within its own transaction".into(),
         ));
@@ -249,25 +266,21 @@ fn insert_one(
     Ok(InsertOutcome::Inserted)
 }
 
-/// Inserts a token's row unless its token is taken; answers whether it did.
-fn insert_row(tx: &Transaction<'_>, rec: &TokenRecord) -> Result<bool, StoreError> {
-    let n = tx
-        .prepare_cached(&format!(
-            "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-             ON CONFLICT (token) DO NOTHING"
-        ))?
-        .execute(params![
-            rec.token,
-            rec.data_type,
-            rec.ciphertext,
-            rec.data_key_id,
-            rec.blind_index,
-            rec.masked,
-            rec.subject,
-            rec.metadata,
-            rec.created_at,
-            rec.expires_at
-        ])?;
+/// Inserts a token's row unless its token is taken (`insert` is [`INSERT_TOKEN`], prepared
+/// once per batch); answers whether it did.
+fn insert_row(insert: &mut rusqlite::Statement<'_>, rec: &TokenRecord) -> Result<bool, StoreError> {
+    let n = insert.execute(params![
+        rec.token,
+        rec.data_type,
+        rec.ciphertext,
+        rec.data_key_id,
+        rec.blind_index,
+        rec.masked,
+        rec.subject,
+        rec.metadata,
+        rec.created_at,
+        rec.expires_at
+    ])?;
     Ok(n == 1)
 }
 
@@ -284,9 +297,10 @@ fn insert_all(
     now: i64,
 ) -> Result<Vec<InsertOutcome>, StoreError> {
     let mut active = std::collections::HashMap::new();
+    let mut insert = tx.prepare_cached(INSERT_TOKEN)?;
     records
         .iter()
-        .map(|r| insert_one(tx, r, now, &mut active))
+        .map(|r| insert_one(tx, &mut insert, r, now, &mut active))
         .collect()
 }
 
@@ -328,20 +342,16 @@ impl TokenStore for SqliteStore {
 
     async fn token(&self, token: &str, now: i64) -> Result<Option<TokenRecord>, StoreError> {
         let rec = self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE token = ?1"
-            ))?
-            .query_row(params![token], token_from_row)
-            .optional()
+            c.prepare_cached(TOKEN_BY_STRING)?
+                .query_row(params![token], token_from_row)
+                .optional()
         })?;
         Ok(rec.filter(|r| live(r.expires_at, now)))
     }
 
     async fn tokens(&self, tokens: &[String], now: i64) -> Result<Vec<TokenRecord>, StoreError> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE token = ?1"
-            ))?;
+            let mut stmt = c.prepare_cached(TOKEN_BY_STRING)?;
             let mut out = Vec::with_capacity(tokens.len());
             for t in tokens {
                 if let Some(r) = stmt.query_row(params![t], token_from_row).optional()? {
@@ -361,11 +371,9 @@ impl TokenStore for SqliteStore {
         now: i64,
     ) -> Result<Option<TokenRecord>, StoreError> {
         let rec = self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE type = ?1 AND blind_index = ?2"
-            ))?
-            .query_row(params![data_type, index], token_from_row)
-            .optional()
+            c.prepare_cached(TOKEN_BY_INDEX)?
+                .query_row(params![data_type, index], token_from_row)
+                .optional()
         })?;
         Ok(rec.filter(|r| live(r.expires_at, now)))
     }
