@@ -38,6 +38,6 @@ for _ in $(seq 100); do curl -sf "localhost:$PORT/v1/health" >/dev/null && break
 KEY=$(curl -sf -X POST "localhost:$PORT/v1/principals" -H "Authorization: Bearer $ROOT" \
   -d '{"name":"import","roles":["tokenizer"]}' | python3 -c 'import sys,json;print(json.load(sys.stdin)["api_key"])')
 
-"$BIN" import --addr "http://127.0.0.1:$PORT" --token "$KEY" --type card_number --column pan \
+/usr/bin/time -f "import client: user %U s, sys %S s" "$BIN" import --addr "http://127.0.0.1:$PORT" --token "$KEY" --type card_number --column pan \
   --out "$WORK/cards.tokens.csv" "$WORK/cards.csv" > /dev/null
 echo "server peak RSS: $(awk '/VmHWM/{printf "%.0f MiB", $2/1024}' /proc/$SERVER/status)"

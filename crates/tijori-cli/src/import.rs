@@ -205,7 +205,13 @@ fn tokenize(args: &ImportArgs, values: &[String]) -> Result<Vec<Value>> {
             .set("Content-Type", "application/json")
             .send_string(&batch.body),
     )?;
-    let items = resp["items"].as_array().cloned().unwrap_or_default();
+    let items = match resp {
+        Value::Object(mut answer) => match answer.remove("items") {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
     if items.len() != values.len() {
         bail!(
             "the server answered {} items for {} values",
