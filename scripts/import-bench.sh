@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Bulk-import benchmark: generates N card numbers (Luhn-valid, 4xxx) as a CSV file, starts a
 # dev vault on a fresh data dir, and times `tijori import` of the file. Prints the import's own
-# progress and rate, and the server's peak memory. Figures, not assertions.
+# progress and rate, its CPU time (GNU time), and the server's peak memory. Figures, not
+# assertions.
 #
 #   scripts/import-bench.sh [BIN] [ROWS]       default: target/release/tijori, 1000000 rows
 set -euo pipefail

@@ -199,17 +199,14 @@ fn tokenize(args: &ImportArgs, values: &[String]) -> Result<Vec<Value>> {
     // The same batch sent again (after a crash) gets the first answer: no new tokens.
     let values: Vec<&str> = values.iter().map(String::as_str).collect();
     let batch = batch_request(&args.data_type, &args.format, args.deterministic, &values);
-    let resp = answer(
+    let mut resp = answer(
         request(&args.remote, "POST", "/v1/tokens/batch")
             .set("Idempotency-Key", &batch.idempotency_key)
             .set("Content-Type", "application/json")
             .send_string(&batch.body),
     )?;
-    let items = match resp {
-        Value::Object(mut answer) => match answer.remove("items") {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        },
+    let items = match resp.get_mut("items").map(Value::take) {
+        Some(Value::Array(items)) => items,
         _ => Vec::new(),
     };
     if items.len() != values.len() {

@@ -37,10 +37,15 @@ impl ApiError {
         }
     }
 
+    /// `{"error": {...}}`: an error answer's body, or a failed batch item.
+    pub fn envelope(&self) -> ErrorEnvelope {
+        ErrorEnvelope { error: self.body() }
+    }
+
     /// Status and JSON bytes, for answers that must be saved (idempotency).
     pub fn to_parts(&self) -> (StatusCode, Vec<u8>) {
         crate::context::note_reason(self.code);
-        let body = serde_json::to_vec(&ErrorEnvelope { error: self.body() }).unwrap_or_default();
+        let body = serde_json::to_vec(&self.envelope()).unwrap_or_default();
         (self.status(), body)
     }
 }

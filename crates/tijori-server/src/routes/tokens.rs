@@ -158,7 +158,7 @@ pub(crate) async fn batch(
         let mut types = BTreeSet::new();
         for slot in parse_errors {
             let item = match slot {
-                Some(e) => BatchItem::Failed(ErrorEnvelope { error: e.body() }),
+                Some(e) => BatchItem::Failed(e.envelope()),
                 None => match results.next() {
                     Some(Ok((resp, _))) => {
                         made.push(resp.token.clone());
@@ -167,9 +167,7 @@ pub(crate) async fn batch(
                         }
                         BatchItem::Made(resp)
                     }
-                    Some(Err(e)) => BatchItem::Failed(ErrorEnvelope {
-                        error: ApiError::from(e).body(),
-                    }),
+                    Some(Err(e)) => BatchItem::Failed(ApiError::from(e).envelope()),
                     None => {
                         return Err(CoreError::Internal("batch answers ran short".into()).into())
                     }
