@@ -84,16 +84,17 @@ fn root_key_file_is_private_and_dev_mode_says_insecure() {
         let mode = std::fs::metadata(k).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{} has mode {mode:o}", k.display());
     }
-    // The database and its WAL files are the owner's alone too.
+    // The databases (the vault's and the audit trail's) and their WAL files are the owner's
+    // alone too.
     let key = s.principal("perm-svc", &["tokenizer"]);
     assert_eq!(new_token(&s, &key, "text", &text()).len(), 44);
     let db_files: Vec<_> = files_under(&s.data_dir)
         .into_iter()
-        .filter(|p| p.to_string_lossy().contains("tijori.sqlite3"))
+        .filter(|p| p.to_string_lossy().contains(".sqlite3"))
         .collect();
     assert!(
-        db_files.len() >= 2,
-        "expected the database and its WAL: {db_files:?}"
+        db_files.len() >= 4,
+        "expected the two databases and their WALs: {db_files:?}"
     );
     for f in &db_files {
         let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;

@@ -151,7 +151,7 @@ fn verify_says_what_to_do_without_a_data_dir() {
 
 /// The newest record's number and the whole chain, read straight from the database.
 fn chain(dir: &Path) -> Vec<(i64, String, Vec<u8>)> {
-    let db = rusqlite::Connection::open(dir.join("tijori.sqlite3")).unwrap();
+    let db = rusqlite::Connection::open(dir.join("audit.sqlite3")).unwrap();
     let mut stmt = db
         .prepare("SELECT seq, record, hash FROM audit ORDER BY seq")
         .unwrap();
@@ -188,7 +188,7 @@ fn signed_checkpoints_catch_truncation_a_recomputed_chain_and_forged_signatures(
     // but no longer the one that was signed.
     let forged = copy_dir(&dir, "audit-recomputed");
     let rows = chain(&forged);
-    let db = rusqlite::Connection::open(forged.join("tijori.sqlite3")).unwrap();
+    let db = rusqlite::Connection::open(forged.join("audit.sqlite3")).unwrap();
     let mut prev = vec![0u8; 32];
     for (seq, record, _) in rows {
         let record = if seq == 3 {
@@ -320,4 +320,47 @@ fn an_export_verifies_with_the_public_key_alone_and_its_tampering_is_named() {
     let (code, _, err) = check(&junk);
     assert_eq!(code, 2);
     assert!(err.contains("line 1"), "{err}");
+}
+
+/// The trail has a file of its own; deleting it does not get a vault a fresh, empty trail in
+/// its place: `audit verify` and the server both refuse, naming the file.
+#[test]
+fn a_lost_trail_file_is_not_replaced_by_an_empty_one() {
+    let (dir, _) = used_data_dir("audit-lost");
+    let lost = copy_dir(&dir, "audit-lost-file");
+    let mut removed = 0;
+    for f in ["audit.sqlite3", "audit.sqlite3-wal", "audit.sqlite3-shm"] {
+        removed += usize::from(std::fs::remove_file(lost.join(f)).is_ok());
+    }
+    assert!(removed >= 1, "no trail file in {}", lost.display());
+
+    let (code, out, err) = audit_cmd(&["verify".as_ref(), "--data-dir".as_ref(), lost.as_os_str()]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("audit.sqlite3") && err.contains("missing"),
+        "{err}"
+    );
+
+    let mut server = Command::new(bin());
+    server
+        .args([
+            "server",
+            "--dev",
+            "--dev-root-token",
+            &root_token(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(&lost);
+    let (code, out) = must_exit(server);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        out.contains("audit.sqlite3") && out.contains("missing"),
+        "{out}"
+    );
+    assert!(
+        !lost.join("audit.sqlite3").exists(),
+        "an empty trail was made"
+    );
 }

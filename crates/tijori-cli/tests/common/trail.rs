@@ -36,7 +36,7 @@ pub fn records(dir: &Path) -> Vec<(i64, Value)> {
             })
             .collect();
     }
-    let db = rusqlite::Connection::open(dir.join("tijori.sqlite3")).unwrap();
+    let db = rusqlite::Connection::open(dir.join("audit.sqlite3")).unwrap();
     let mut stmt = db
         .prepare("SELECT seq, record FROM audit ORDER BY seq")
         .unwrap();
@@ -96,21 +96,22 @@ pub fn verify(dir: &Path) -> (i32, String) {
     (code, out)
 }
 
-/// A stopped (or killed) vault's SQLite file passes `PRAGMA integrity_check` and its audit
-/// trail verifies; `when` says after what.
+/// A stopped (or killed) vault's SQLite files (the vault's and the trail's) pass
+/// `PRAGMA integrity_check` and its audit trail verifies; `when` says after what.
 pub fn assert_intact(dir: &Path, when: &str) {
-    let db = rusqlite::Connection::open(dir.join("tijori.sqlite3")).unwrap();
-    let integrity: String = db
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(integrity, "ok", "the database is damaged {when}");
-    drop(db);
+    for file in ["tijori.sqlite3", "audit.sqlite3"] {
+        let db = rusqlite::Connection::open(dir.join(file)).unwrap();
+        let integrity: String = db
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok", "{file} is damaged {when}");
+    }
     let (code, out) = verify(dir);
     assert_eq!(code, 0, "the audit trail does not verify {when}: {out}");
 }
 
 pub fn sql(dir: &Path, sql: &str) {
-    rusqlite::Connection::open(dir.join("tijori.sqlite3"))
+    rusqlite::Connection::open(dir.join("audit.sqlite3"))
         .unwrap()
         .execute_batch(sql)
         .unwrap();

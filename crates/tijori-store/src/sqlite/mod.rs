@@ -1,4 +1,5 @@
-//! The embedded default store: one SQLite database in WAL mode in the data dir. Writes go through
+//! The embedded default store: a SQLite database in WAL mode in the data dir, and the audit
+//! trail's beside it ([`trail`]). Writes go through
 //! the group-commit [`writer`]; reads use a small pool of read-only connections and run inline,
 //! since a point lookup by primary key takes microseconds and WAL readers never wait on the writer.
 
@@ -6,6 +7,7 @@ mod keys;
 mod policy;
 mod principals;
 mod schema;
+mod trail;
 mod users;
 mod writer;
 
@@ -16,10 +18,10 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, Transaction};
 
 use crate::{
-    AuditCheckpoint, AuditRow, AuditStore, AuditWith, ChainFn, DataKeyRecord, Erased,
-    IdempotencyRecord, IdempotencyStore, InsertOutcome, MetaStore, StoreError, TokenRecord,
-    TokenStore,
+    AuditWith, DataKeyRecord, Erased, IdempotencyRecord, IdempotencyStore, InsertOutcome,
+    MetaStore, StoreError, TokenRecord, TokenStore,
 };
+pub use trail::TRAIL_FILE;
 use writer::Writer;
 
 /// File name of the database inside the data dir.
@@ -31,6 +33,7 @@ pub struct SqliteStore {
     writer: Option<Writer>,
     readers: Mutex<Vec<Connection>>,
     path: std::path::PathBuf,
+    data_dir: std::path::PathBuf,
     /// One node: its changes are told to itself only.
     changes: tokio::sync::broadcast::Sender<String>,
 }
@@ -80,12 +83,15 @@ impl SqliteStore {
         // disk outside the data dir, where `secure_delete` does not reach, and a sixth of the
         // writer's time under batch inserts. In memory it is gone with the transaction.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
+        let moved = schema::trail_moved(&conn)?;
+        trail::attach_for_writes(&mut conn, data_dir, moved)?;
         schema::migrate(&mut conn)?;
-        let writer = Writer::spawn(conn, data_dir.to_owned(), append_audit)?;
+        let writer = Writer::spawn(conn, data_dir.to_owned(), trail::append_audit)?;
         Ok(SqliteStore {
             writer: Some(writer),
             readers: Mutex::new(Vec::new()),
             path,
+            data_dir: data_dir.to_owned(),
             changes: crate::feed_channel(),
         })
     }
@@ -104,6 +110,7 @@ impl SqliteStore {
             writer: None,
             readers: Mutex::new(Vec::new()),
             path,
+            data_dir: data_dir.to_owned(),
             changes: crate::feed_channel(),
         };
         let reader = store.open_reader()?;
@@ -143,6 +150,7 @@ impl SqliteStore {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        trail::attach_for_reads(&conn, &self.data_dir, &self.path)?;
         Ok(conn)
     }
 }
@@ -501,151 +509,6 @@ impl MetaStore for SqliteStore {
             })
             .await
     }
-}
-
-#[async_trait]
-impl AuditStore for SqliteStore {
-    async fn append_audit(
-        &self,
-        records: Vec<String>,
-        chain: ChainFn,
-    ) -> Result<Vec<i64>, StoreError> {
-        self.writer()?.append_audit(records, chain).await
-    }
-
-    async fn audit_rows(&self, after: i64, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT seq, record, prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![after, limit as i64], audit_row)?;
-            rows.collect()
-        })
-    }
-
-    async fn audit_head(&self) -> Result<Option<AuditRow>, StoreError> {
-        self.read(|c| {
-            c.prepare_cached(
-                "SELECT seq, record, prev_hash, hash FROM audit ORDER BY seq DESC LIMIT 1",
-            )?
-            .query_row([], audit_row)
-            .optional()
-        })
-    }
-
-    async fn insert_checkpoint(&self, cp: AuditCheckpoint) -> Result<bool, StoreError> {
-        self.writer()?
-            .write(move |tx| {
-                let n = tx.execute(
-                    "INSERT INTO audit_checkpoints (seq, hash, time, signature) VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT(seq) DO NOTHING",
-                    params![cp.seq, cp.hash, cp.time, cp.signature],
-                )?;
-                Ok(n == 1)
-            })
-            .await
-    }
-
-    async fn checkpoints(
-        &self,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<AuditCheckpoint>, StoreError> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT seq, hash, time, signature FROM audit_checkpoints WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![after, limit as i64], checkpoint_row)?;
-            rows.collect()
-        })
-    }
-
-    async fn last_checkpoint_before(
-        &self,
-        time: i64,
-        below: i64,
-    ) -> Result<Option<AuditCheckpoint>, StoreError> {
-        self.read(|c| {
-            c.prepare_cached(
-                "SELECT seq, hash, time, signature FROM audit_checkpoints \
-                 WHERE time <= ?1 AND seq < ?2 ORDER BY seq DESC LIMIT 1",
-            )?
-            .query_row(params![time, below], checkpoint_row)
-            .optional()
-        })
-    }
-
-    async fn prune_audit(&self, through: i64, limit: usize) -> Result<u64, StoreError> {
-        self.writer()?
-            .write(move |tx| {
-                let n = tx.execute(
-                    "DELETE FROM audit WHERE seq IN \
-                     (SELECT seq FROM audit WHERE seq <= ?1 ORDER BY seq LIMIT ?2)",
-                    params![through, limit as i64],
-                )?;
-                tx.execute(
-                    "DELETE FROM audit_checkpoints WHERE seq < ?1",
-                    params![through],
-                )?;
-                Ok(n as u64)
-            })
-            .await
-    }
-}
-
-fn checkpoint_row(r: &Row<'_>) -> Result<AuditCheckpoint, rusqlite::Error> {
-    Ok(AuditCheckpoint {
-        seq: r.get(0)?,
-        hash: r.get(1)?,
-        time: r.get(2)?,
-        signature: r.get(3)?,
-    })
-}
-
-fn audit_row(r: &Row<'_>) -> Result<AuditRow, rusqlite::Error> {
-    Ok(AuditRow {
-        seq: r.get(0)?,
-        record: r.get(1)?,
-        prev_hash: r.get(2)?,
-        hash: r.get(3)?,
-    })
-}
-
-/// Appends each batch of records to the audit chain after the newest record, in order; the
-/// writer runs it once per group commit with every append waiting.
-fn append_audit(
-    tx: &Transaction<'_>,
-    batches: &[(Vec<String>, ChainFn)],
-) -> Result<Vec<Vec<i64>>, StoreError> {
-    let last: Option<(i64, Vec<u8>)> = tx
-        .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    // With no record left (archived away), the chain goes on from the newest checkpoint.
-    let last = match last {
-        Some(last) => Some(last),
-        None => tx
-            .prepare_cached("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")?
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?,
-    };
-    let (mut seq, mut prev) = last.unwrap_or((0, vec![0u8; 32]));
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO audit (seq, record, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    let mut out = Vec::with_capacity(batches.len());
-    for (records, chain) in batches {
-        let mut seqs = Vec::with_capacity(records.len());
-        for record in records {
-            seq += 1;
-            let hash = chain(&prev, seq, record);
-            stmt.execute(params![seq, record, prev, hash])?;
-            seqs.push(seq);
-            prev = hash;
-        }
-        out.push(seqs);
-    }
-    Ok(out)
 }
 
 #[async_trait]

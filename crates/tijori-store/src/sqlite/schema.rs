@@ -158,9 +158,25 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX tokens_data_key;
     CREATE INDEX tokens_data_key ON tokens(data_key_id, created_at);
     ",
+    // 9: the audit trail moves to its own file (see the `trail` module): its records were
+    // copied there in a commit of their own just before this one.
+    "
+    DROP TABLE audit;
+    DROP TABLE audit_checkpoints;
+    ",
 ];
 
-/// Brings the database to the newest schema, one transaction per migration.
+/// The migration that moves the trail out, counted from 1.
+const TRAIL_MOVED: usize = 9;
+
+/// Whether the database's trail has moved to its own file already.
+pub(crate) fn trail_moved(conn: &Connection) -> Result<bool, StoreError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    Ok(current >= TRAIL_MOVED as i64)
+}
+
+/// Brings the database to the newest schema, one transaction per migration. The trail must be
+/// attached (migration 9 moves its records there).
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let newest = MIGRATIONS.len() as i64;
@@ -180,6 +196,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         );
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        if i + 1 == TRAIL_MOVED {
+            super::trail::take_from_main(conn)?;
+        }
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
@@ -196,13 +215,23 @@ mod tests {
 
     /// A data dir made before migration 8 is brought up to date with its tokens, and lookups by
     /// data key (rotation, the foreign key's check when a key is deleted) use the new index.
-    #[test]
-    fn migration_8_reindexes_tokens_by_key_and_time() {
+    /// A database at schema version `version`, with a fresh trail attached.
+    fn at_version(version: usize) -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..7] {
+        for sql in &MIGRATIONS[..version] {
             conn.execute_batch(sql).unwrap();
         }
-        conn.pragma_update(None, "user_version", 7).unwrap();
+        conn.pragma_update(None, "user_version", version as i64)
+            .unwrap();
+        conn.execute("ATTACH DATABASE ':memory:' AS trail", [])
+            .unwrap();
+        super::super::trail::migrate(&mut conn).unwrap();
+        conn
+    }
+
+    #[test]
+    fn migration_8_reindexes_tokens_by_key_and_time() {
+        let mut conn = at_version(7);
         conn.execute_batch(
             "INSERT INTO keks VALUES (1, 'shamir', x'00', 0);
              INSERT INTO data_keys (purpose, scope, kek_version, wrapped, created_at)
@@ -243,5 +272,51 @@ mod tests {
             })
             .unwrap();
         assert_eq!(token, "tok_a");
+    }
+
+    /// An older data dir's records and checkpoints move to the trail's file as they were, and
+    /// the vault's file keeps no copy; a second copy (after a crash between the two commits)
+    /// adds nothing.
+    #[test]
+    fn migration_9_moves_the_trail_out_whole() {
+        let mut conn = at_version(8);
+        conn.execute_batch(
+            "INSERT INTO audit VALUES (1, 'one', x'00', x'01'), (2, 'two', x'01', x'02');
+             INSERT INTO audit_checkpoints VALUES (2, x'02', 7, x'ff');",
+        )
+        .unwrap();
+        super::super::trail::take_from_main(&mut conn).unwrap();
+
+        migrate(&mut conn).unwrap();
+
+        let rows: Vec<(i64, String, Vec<u8>, Vec<u8>)> = conn
+            .prepare("SELECT seq, record, prev_hash, hash FROM trail.audit ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                (1, "one".to_owned(), vec![0], vec![1]),
+                (2, "two".to_owned(), vec![1], vec![2])
+            ]
+        );
+        let cp: (i64, Vec<u8>, i64, Vec<u8>) = conn
+            .query_row("SELECT * FROM trail.audit_checkpoints", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .unwrap();
+        assert_eq!(cp, (2, vec![2], 7, vec![0xff]));
+        let left: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM main.sqlite_schema WHERE name LIKE 'audit%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0, "the vault's file keeps no audit table");
+        assert!(trail_moved(&conn).unwrap());
     }
 }

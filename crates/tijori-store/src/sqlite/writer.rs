@@ -251,11 +251,12 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>, append: AppendAudit) -> 
     }
 }
 
-/// Checkpoints the whole log into the database and truncates it, retrying while readers
+/// Checkpoints the vault's whole log into its file and truncates it (the trail's file holds
+/// no values), retrying while readers
 /// still hold old snapshots.
 fn truncate(conn: &Connection) -> Result<(), StoreError> {
     for _ in 0..50 {
-        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        let busy: i64 = conn.query_row("PRAGMA main.wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
         if busy == 0 {
             return Ok(());
         }
