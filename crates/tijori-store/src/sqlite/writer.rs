@@ -252,8 +252,7 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>, append: AppendAudit) -> 
 }
 
 /// Checkpoints the vault's whole log into its file and truncates it (the trail's file holds
-/// no values), retrying while readers
-/// still hold old snapshots.
+/// no values), retrying while readers still hold old snapshots.
 fn truncate(conn: &Connection) -> Result<(), StoreError> {
     for _ in 0..50 {
         let busy: i64 = conn.query_row("PRAGMA main.wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
