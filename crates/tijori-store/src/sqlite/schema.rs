@@ -213,8 +213,6 @@ mod tests {
 
     use super::*;
 
-    /// A data dir made before migration 8 is brought up to date with its tokens, and lookups by
-    /// data key (rotation, the foreign key's check when a key is deleted) use the new index.
     /// A database at schema version `version`, with a fresh trail attached.
     fn at_version(version: usize) -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -229,6 +227,8 @@ mod tests {
         conn
     }
 
+    /// A data dir made before migration 8 is brought up to date with its tokens, and lookups by
+    /// data key (rotation, the foreign key's check when a key is deleted) use the new index.
     #[test]
     fn migration_8_reindexes_tokens_by_key_and_time() {
         let mut conn = at_version(7);
