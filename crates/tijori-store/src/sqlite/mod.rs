@@ -33,7 +33,6 @@ pub struct SqliteStore {
     writer: Option<Writer>,
     readers: Mutex<Vec<Connection>>,
     path: std::path::PathBuf,
-    data_dir: std::path::PathBuf,
     /// One node: its changes are told to itself only.
     changes: tokio::sync::broadcast::Sender<String>,
 }
@@ -91,7 +90,6 @@ impl SqliteStore {
             writer: Some(writer),
             readers: Mutex::new(Vec::new()),
             path,
-            data_dir: data_dir.to_owned(),
             changes: crate::feed_channel(),
         })
     }
@@ -110,7 +108,6 @@ impl SqliteStore {
             writer: None,
             readers: Mutex::new(Vec::new()),
             path,
-            data_dir: data_dir.to_owned(),
             changes: crate::feed_channel(),
         };
         let reader = store.open_reader()?;
@@ -150,7 +147,7 @@ impl SqliteStore {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        trail::attach_for_reads(&conn, &self.data_dir, &self.path)?;
+        trail::attach_for_reads(&conn, &self.path)?;
         Ok(conn)
     }
 }

@@ -1,7 +1,7 @@
 //! The SQLite schema, as numbered migrations tracked in `PRAGMA user_version`. A migration is
 //! never edited once released; a change is a new entry.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, DatabaseName};
 
 use crate::StoreError;
 
@@ -178,11 +178,34 @@ pub(crate) fn trail_moved(conn: &Connection) -> Result<bool, StoreError> {
 /// Brings the database to the newest schema, one transaction per migration. The trail must be
 /// attached (migration 9 moves its records there).
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let newest = MIGRATIONS.len() as i64;
+    apply(
+        conn,
+        DatabaseName::Main,
+        "the data dir",
+        MIGRATIONS,
+        |conn, n| {
+            if n == TRAIL_MOVED {
+                super::trail::take_from_main(conn)?;
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Applies the `migrations` that schema `db` (`name` in messages) has not had yet, by its
+/// `user_version`, one transaction each; `before(conn, n)` runs before migration `n` (from 1).
+pub(crate) fn apply(
+    conn: &mut Connection,
+    db: DatabaseName<'_>,
+    name: &str,
+    migrations: &[&str],
+    mut before: impl FnMut(&mut Connection, usize) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let current: i64 = conn.pragma_query_value(Some(db), "user_version", |r| r.get(0))?;
+    let newest = migrations.len() as i64;
     if current > newest {
         return Err(StoreError::Corrupt(format!(
-            "the data dir has schema version {current}, newer than this tijori ({newest}); \
+            "{name} has schema version {current}, newer than this tijori ({newest}); \
              run a newer tijori"
         )));
     }
@@ -192,16 +215,14 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tracing::info!(
             from = current,
             to = newest,
-            "bringing the database's schema up to date; a large vault takes a while"
+            "bringing {name}'s schema up to date; a large vault takes a while"
         );
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        if i + 1 == TRAIL_MOVED {
-            super::trail::take_from_main(conn)?;
-        }
+    for (i, sql) in migrations.iter().enumerate().skip(current as usize) {
+        before(conn, i + 1)?;
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.pragma_update(Some(db), "user_version", (i + 1) as i64)?;
         tx.commit()?;
     }
     Ok(())

@@ -73,29 +73,14 @@ pub(super) fn attach_for_writes(
 
 /// Brings the attached trail's schema up to date, one transaction per migration.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let current: i64 = conn.query_row("PRAGMA trail.user_version", [], |r| r.get(0))?;
-    if current > MIGRATIONS.len() as i64 {
-        return Err(StoreError::Corrupt(format!(
-            "{TRAIL_FILE} has schema version {current}, newer than this tijori's; run a newer tijori"
-        )));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(Some(TRAIL), "user_version", (i + 1) as i64)?;
-        tx.commit()?;
-    }
-    Ok(())
+    super::schema::apply(conn, TRAIL, TRAIL_FILE, MIGRATIONS, |_, _| Ok(()))
 }
 
-/// Attaches the trail to a read-only connection. A data dir that an older tijori wrote (no
-/// trail file, the records still in the vault's file) is read where its records are.
-pub(super) fn attach_for_reads(
-    conn: &Connection,
-    data_dir: &Path,
-    db_path: &Path,
-) -> Result<(), StoreError> {
-    let path = data_dir.join(TRAIL_FILE);
+/// Attaches the trail beside the vault's file `db_path` to a read-only connection. A data dir
+/// that an older tijori wrote (no trail file, the records still in the vault's file) is read
+/// where its records are.
+pub(super) fn attach_for_reads(conn: &Connection, db_path: &Path) -> Result<(), StoreError> {
+    let path = db_path.with_file_name(TRAIL_FILE);
     if path.exists() {
         return attach(conn, &path);
     }
