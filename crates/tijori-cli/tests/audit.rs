@@ -151,7 +151,7 @@ fn verify_says_what_to_do_without_a_data_dir() {
 
 /// The newest record's number and the whole chain, read straight from the database.
 fn chain(dir: &Path) -> Vec<(i64, String, Vec<u8>)> {
-    let db = rusqlite::Connection::open(dir.join("audit.sqlite3")).unwrap();
+    let db = trail_db(dir);
     let mut stmt = db
         .prepare("SELECT seq, record, hash FROM audit ORDER BY seq")
         .unwrap();
@@ -188,7 +188,7 @@ fn signed_checkpoints_catch_truncation_a_recomputed_chain_and_forged_signatures(
     // but no longer the one that was signed.
     let forged = copy_dir(&dir, "audit-recomputed");
     let rows = chain(&forged);
-    let db = rusqlite::Connection::open(forged.join("audit.sqlite3")).unwrap();
+    let db = trail_db(&forged);
     let mut prev = vec![0u8; 32];
     for (seq, record, _) in rows {
         let record = if seq == 3 {

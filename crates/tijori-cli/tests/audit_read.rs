@@ -37,7 +37,7 @@ impl Row {
 }
 
 fn rows(dir: &Path) -> Vec<Row> {
-    let db = rusqlite::Connection::open(dir.join("audit.sqlite3")).unwrap();
+    let db = common::trail::trail_db(dir);
     let mut stmt = db
         .prepare("SELECT seq, record, prev_hash, hash FROM audit ORDER BY seq")
         .unwrap();

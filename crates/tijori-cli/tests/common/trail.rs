@@ -36,7 +36,7 @@ pub fn records(dir: &Path) -> Vec<(i64, Value)> {
             })
             .collect();
     }
-    let db = rusqlite::Connection::open(dir.join("audit.sqlite3")).unwrap();
+    let db = trail_db(dir);
     let mut stmt = db
         .prepare("SELECT seq, record FROM audit ORDER BY seq")
         .unwrap();
@@ -110,11 +110,13 @@ pub fn assert_intact(dir: &Path, when: &str) {
     assert_eq!(code, 0, "the audit trail does not verify {when}: {out}");
 }
 
+/// The stopped vault's audit trail database (`audit.sqlite3` in its data dir).
+pub fn trail_db(dir: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.join("audit.sqlite3")).unwrap()
+}
+
 pub fn sql(dir: &Path, sql: &str) {
-    rusqlite::Connection::open(dir.join("audit.sqlite3"))
-        .unwrap()
-        .execute_batch(sql)
-        .unwrap();
+    trail_db(dir).execute_batch(sql).unwrap();
 }
 
 pub fn public_key(dir: &Path) -> String {
