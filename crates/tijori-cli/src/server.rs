@@ -292,6 +292,11 @@ async fn serve(args: ServerArgs, tls: Option<TlsConfig>) -> Result<()> {
     for f in forwarders {
         let _ = f.await;
     }
+    // Each database file whole on its own after a clean stop: a copy of `audit.sqlite3` alone
+    // holds every record, the last (`system.stop`) among them.
+    if let Err(e) = store.settle_logs().await {
+        tracing::warn!(error = %e, "the write-ahead logs stay beside the database files (consistent; copy them with the files)");
+    }
     tracing::info!("stopped");
     Ok(())
 }

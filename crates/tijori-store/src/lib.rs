@@ -263,6 +263,12 @@ pub trait IdempotencyStore: Send + Sync {
 pub trait MetaStore: Send + Sync {
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Before a clean stop: moves what the store's write-ahead logs hold into its files and
+    /// empties the logs, so that each file is whole on its own (a copy of the trail's file
+    /// alone holds every record). A store without such logs has nothing to do.
+    async fn settle_logs(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The append-only audit trail.

@@ -22,7 +22,7 @@ use crate::{
     MetaStore, StoreError, TokenRecord, TokenStore,
 };
 pub use trail::TRAIL_FILE;
-use writer::Writer;
+use writer::{Log, Writer};
 
 /// File name of the database inside the data dir.
 pub const DB_FILE: &str = "tijori.sqlite3";
@@ -414,7 +414,8 @@ impl TokenStore for SqliteStore {
                 })
             })
             .await?;
-        writer.truncate_log().await?;
+        // Only the vault's log: the trail's holds no values.
+        writer.truncate_logs(&[Log::Vault]).await?;
         Ok(erased)
     }
 
@@ -504,6 +505,12 @@ impl MetaStore for SqliteStore {
                 )?;
                 Ok(())
             })
+            .await
+    }
+
+    async fn settle_logs(&self) -> Result<(), StoreError> {
+        self.writer()?
+            .truncate_logs(&[Log::Vault, Log::Trail])
             .await
     }
 }

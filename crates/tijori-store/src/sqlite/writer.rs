@@ -40,12 +40,13 @@ type Apply = Box<
 >;
 
 /// What a job does: a write of its own, records to append to the audit chain, or a checkpoint
-/// that moves the write-ahead log into the database and empties it (after erasures, so that no
-/// old page image of an erased row stays in the log).
+/// that moves the write-ahead logs named into their files and empties them
+/// (after erasures, so that no old page image of an erased row stays in the log; before a
+/// clean stop, so that each file stands alone).
 enum Work {
     Apply(Apply, Option<ChainFn>),
     Audit(Vec<String>, ChainFn),
-    Truncate,
+    Truncate(&'static [Log]),
 }
 
 pub(crate) struct Job {
@@ -116,10 +117,10 @@ impl Writer {
         self.submit(Work::Audit(records, chain)).await
     }
 
-    /// Once everything committed before it is in the database file, empties the write-ahead
-    /// log (`wal_checkpoint(TRUNCATE)`).
-    pub(crate) async fn truncate_log(&self) -> Result<(), StoreError> {
-        self.submit(Work::Truncate).await
+    /// Once everything committed before it is in the files, empties the write-ahead `logs`
+    /// (`wal_checkpoint(TRUNCATE)`).
+    pub(crate) async fn truncate_logs(&self, logs: &'static [Log]) -> Result<(), StoreError> {
+        self.submit(Work::Truncate(logs)).await
     }
 
     async fn submit<T: Send + 'static>(&self, work: Work) -> Result<T, StoreError> {
@@ -179,7 +180,7 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>, append: AppendAudit) -> 
     let mut replies = Vec::with_capacity(group.len());
     // Appends in group order: a job's own slot to answer, or none for a write's own records.
     let mut audits: Vec<(Option<usize>, Vec<String>, ChainFn)> = Vec::new();
-    let mut truncates: Vec<usize> = Vec::new();
+    let mut truncates: Vec<(usize, &'static [Log])> = Vec::new();
     let mut fatal: Option<String> = None;
     for job in group {
         replies.push(job.reply);
@@ -190,8 +191,8 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>, append: AppendAudit) -> 
                 results.push(Err(StoreError::Unavailable("audit append not run".into())));
                 continue;
             }
-            Work::Truncate => {
-                truncates.push(results.len());
+            Work::Truncate(logs) => {
+                truncates.push((results.len(), logs));
                 results.push(Ok(Box::new(()) as Box<dyn std::any::Any + Send>));
                 continue;
             }
@@ -231,11 +232,9 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>, append: AppendAudit) -> 
     }
     match tx.commit() {
         Ok(()) => {
-            if !truncates.is_empty() {
-                if let Err(e) = truncate(conn) {
-                    for slot in truncates {
-                        results[slot] = Err(StoreError::Unavailable(e.to_string()));
-                    }
+            for (slot, logs) in truncates {
+                if let Err(e) = logs.iter().try_for_each(|log| truncate(conn, *log)) {
+                    results[slot] = Err(e);
                 }
             }
             for (reply, result) in replies.into_iter().zip(results) {
@@ -251,11 +250,24 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>, append: AppendAudit) -> 
     }
 }
 
-/// Checkpoints the vault's whole log into its file and truncates it (the trail's file holds
-/// no values), retrying while readers still hold old snapshots.
-fn truncate(conn: &Connection) -> Result<(), StoreError> {
+/// A write-ahead log of the writer's connection.
+#[derive(Clone, Copy)]
+pub(crate) enum Log {
+    /// The vault's file's (`main`): values' ciphertexts, keys.
+    Vault,
+    /// The audit trail's file's (`trail`).
+    Trail,
+}
+
+/// Checkpoints the whole `log` into its file and truncates it, retrying while readers still
+/// hold old snapshots.
+fn truncate(conn: &Connection, log: Log) -> Result<(), StoreError> {
+    let sql = match log {
+        Log::Vault => "PRAGMA main.wal_checkpoint(TRUNCATE)",
+        Log::Trail => "PRAGMA trail.wal_checkpoint(TRUNCATE)",
+    };
     for _ in 0..50 {
-        let busy: i64 = conn.query_row("PRAGMA main.wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        let busy: i64 = conn.query_row(sql, [], |r| r.get(0))?;
         if busy == 0 {
             return Ok(());
         }
