@@ -40,9 +40,9 @@ type Apply = Box<
 >;
 
 /// What a job does: a write of its own, records to append to the audit chain, or a checkpoint
-/// that moves the write-ahead logs named into their files and empties them
-/// (after erasures, so that no old page image of an erased row stays in the log; before a
-/// clean stop, so that each file stands alone).
+/// that moves the named write-ahead logs into their files and empties them (after erasures, so
+/// that no old page image of an erased row stays in the log; before a clean stop, so that each
+/// file is whole on its own).
 enum Work {
     Apply(Apply, Option<ChainFn>),
     Audit(Vec<String>, ChainFn),
