@@ -72,6 +72,9 @@ pub enum CoreError {
     /// Key material is not in memory.
     #[error("the vault is sealed; unseal it before data operations")]
     Sealed,
+    /// A bounded in-memory store is full for now; the message says which and when it frees.
+    #[error("{0}")]
+    Full(&'static str),
     /// Storage or another dependency failed; the cause is for the log only.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
@@ -104,7 +107,7 @@ impl CoreError {
             CoreError::TooManyItems => ErrorCode::PayloadTooLarge,
             CoreError::RootMismatch => ErrorCode::InvalidValue,
             CoreError::Sealed => ErrorCode::Sealed,
-            CoreError::Unavailable(_) => ErrorCode::Unavailable,
+            CoreError::Full(_) | CoreError::Unavailable(_) => ErrorCode::Unavailable,
             CoreError::Internal(_) => ErrorCode::Internal,
         }
     }
