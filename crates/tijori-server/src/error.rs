@@ -105,3 +105,23 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A full in-memory store is a `503 unavailable` that says why, unlike a storage failure,
+    /// whose cause stays in the log.
+    #[test]
+    fn a_full_store_answers_503_with_its_own_message() {
+        let full = ApiError::from(CoreError::Full("the store is full; retry shortly"));
+        assert_eq!(
+            (full.status(), full.code),
+            (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
+        );
+        assert_eq!(full.message, "the store is full; retry shortly");
+        let failed = ApiError::from(CoreError::Unavailable("disk I/O error at /data".into()));
+        assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!failed.message.contains("/data"), "{}", failed.message);
+    }
+}
