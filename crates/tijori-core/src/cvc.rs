@@ -49,11 +49,12 @@ impl Entry {
     }
 }
 
-/// The held codes and the memory they take.
+/// The held codes, the memory they take, and the time expired codes last went.
 #[derive(Default)]
 struct Held {
     map: HashMap<String, Entry>,
     bytes: usize,
+    purged_at: i64,
 }
 
 impl Held {
@@ -70,7 +71,8 @@ impl Held {
 
     /// Lets go of the codes expired at `now`; answers how many went.
     fn purge(&mut self, now: i64) -> usize {
-        let Held { map, bytes } = self;
+        self.purged_at = self.purged_at.max(now);
+        let Held { map, bytes, .. } = self;
         let before = map.len();
         map.retain(|token, e| {
             let live = e.info.expires_at > now;
@@ -114,7 +116,8 @@ impl CvcStore {
     }
 
     /// Keeps a code; `false` if the token is taken. A full store first lets its expired codes
-    /// go (as of the code's `created_at`), then refuses with [`CoreError::Full`].
+    /// go (as of the code's `created_at`, at most once a second: a full store's every refusal
+    /// must not cost a walk over all its codes), then refuses with [`CoreError::Full`].
     pub(crate) fn put(&self, token: &str, value: &str, info: CvcInfo) -> Result<bool, CoreError> {
         let sealed = seal(&self.key, &ad(token), value.as_bytes())?;
         let mut held = self
@@ -126,11 +129,11 @@ impl CvcStore {
         }
         let entry = Entry { sealed, info };
         let room = |held: &Held| held.bytes + entry.size(token) <= self.capacity;
-        if !room(&held) {
+        if !room(&held) && held.purged_at < entry.info.created_at {
             held.purge(entry.info.created_at);
-            if !room(&held) {
-                return Err(CoreError::Full(FULL));
-            }
+        }
+        if !room(&held) {
+            return Err(CoreError::Full(FULL));
         }
         held.insert(token.to_owned(), entry);
         Ok(true)
