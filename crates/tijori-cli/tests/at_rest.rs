@@ -21,7 +21,7 @@ fn ciphertext_moved_to_another_row_does_not_decrypt() {
     s.kill();
 
     {
-        let db = rusqlite::Connection::open(s.data_dir.join("tijori.sqlite3")).unwrap();
+        let db = vault_db(&s.data_dir);
         let ca: Vec<u8> = db
             .query_row(
                 "SELECT ciphertext FROM tokens WHERE token = ?1",

@@ -386,8 +386,8 @@ fn a_clean_stop_leaves_each_database_file_whole() {
     assert_eq!(held, all.len() as i64, "records of the trail's file alone");
     assert_eq!(records(&alone), all);
     let tokens = |d: &Path| -> i64 {
-        rusqlite::Connection::open(d.join("tijori.sqlite3"))
-            .and_then(|db| db.query_row("SELECT count(*) FROM tokens", [], |r| r.get(0)))
+        vault_db(d)
+            .query_row("SELECT count(*) FROM tokens", [], |r| r.get(0))
             .unwrap_or(-1)
     };
     assert!(tokens(&dir) >= 6);

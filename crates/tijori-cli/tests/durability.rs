@@ -48,7 +48,7 @@ fn load_then_kill(s: &mut Server, key: &str, wanted: usize) -> Vec<(String, Stri
 /// and holds a record of every acknowledged token.
 fn check_killed_data_dir(dir: &std::path::Path, acked: &[(String, String)]) -> Vec<String> {
     common::trail::assert_intact(dir, "after SIGKILL");
-    let db = rusqlite::Connection::open(dir.join("tijori.sqlite3")).unwrap();
+    let db = vault_db(dir);
     let stored: Vec<String> = db
         .prepare("SELECT token FROM tokens WHERE type = 'card_number'")
         .unwrap()
@@ -209,7 +209,7 @@ fn no_value_in_data_dir_files_or_output() {
     s.kill();
     // The code's token may be named by the audit trail (it records every access), but the code
     // itself never reaches the token table, and its request (marked in metadata) no file.
-    let db = rusqlite::Connection::open(s.data_dir.join("tijori.sqlite3")).unwrap();
+    let db = vault_db(&s.data_dir);
     let stored: i64 = db
         .query_row(
             "SELECT count(*) FROM tokens WHERE token = ?1",

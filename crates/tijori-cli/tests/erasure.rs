@@ -13,7 +13,7 @@ use serde_json::json;
 
 /// Rows of the stopped vault's database, straight from the file.
 fn blobs(dir: &std::path::Path, sql: &str) -> Vec<Vec<u8>> {
-    let db = rusqlite::Connection::open(dir.join("tijori.sqlite3")).unwrap();
+    let db = vault_db(dir);
     let mut stmt = db.prepare(sql).unwrap();
     let rows = stmt
         .query_map([], |r| r.get::<_, Vec<u8>>(0))

@@ -27,6 +27,12 @@ pub fn tmp_base() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
 }
 
+/// The stopped vault's database (`tijori.sqlite3` in its data dir); the trail's is
+/// `trail::trail_db`.
+pub fn vault_db(dir: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.join("tijori.sqlite3")).unwrap()
+}
+
 /// A root token unique to this run.
 pub fn root_token() -> String {
     format!("root-{}", hex(16))
