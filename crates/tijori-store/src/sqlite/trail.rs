@@ -63,10 +63,12 @@ pub(super) fn attach_for_writes(
     attach(conn, &path)?;
     conn.pragma_update(Some(TRAIL), "journal_mode", "WAL")?;
     conn.pragma_update(Some(TRAIL), "synchronous", "FULL")?;
-    // A batch's record names all its tokens (about 46 KB for 1,000, a dozen overflow pages),
-    // and each group reads the chain head back. With SQLite's default 2 MiB cache (and still
-    // with 8 MiB) the writer read pages from disk again: a million `pread`s in 4 s of batch
-    // load, a fifth of its rate. With the vault's 32 MiB, as few as before the trail moved.
+    // With SQLite's default 2 MiB here (and still with 8 MiB) the writer read pages from disk
+    // again under batch load: a million `pread`s in 4 s, a fifth of its rate. The pages read
+    // were the vault file's (the token insert's foreign-key lookup of `data_keys`, the token
+    // index), not the trail's: keeping the chain head in memory did not stop them. A batch's
+    // record names all its tokens (about 46 KB for 1,000), and with the vault's 32 MiB here
+    // the reads are as few as before the trail moved. BENCHMARKS.md has the measurements.
     conn.pragma_update(Some(TRAIL), "cache_size", -32 * 1024)?;
     migrate(conn)
 }
