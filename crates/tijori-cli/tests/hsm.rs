@@ -130,7 +130,7 @@ fn refused(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> String {
 
 /// Every key-encryption key record's provider, straight from the database file.
 fn kek_providers(dir: &Path) -> Vec<String> {
-    let db = rusqlite::Connection::open(dir.join("tijori.sqlite3")).unwrap();
+    let db = vault_db(dir);
     let mut stmt = db.prepare("SELECT provider FROM keks").unwrap();
     let rows = stmt
         .query_map([], |r| r.get::<_, String>(0))

@@ -50,7 +50,7 @@ fn rotate(s: &Server, key: &str) -> i64 {
 
 /// (data key id, KEK version) of every token and data key, from the stopped vault's file.
 fn key_columns(dir: &Path) -> (Vec<i64>, Vec<i64>) {
-    let db = rusqlite::Connection::open(dir.join("tijori.sqlite3")).unwrap();
+    let db = vault_db(dir);
     let ids = |sql: &str| -> Vec<i64> {
         let mut stmt = db.prepare(sql).unwrap();
         let rows = stmt
