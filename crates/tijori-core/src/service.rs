@@ -250,7 +250,10 @@ impl Vault {
         }
         let mut keys = self.keyring.keys()?;
         let now = self.clock.now();
-        let group = TokenGroup::new()?;
+        let group = match items.len() {
+            1 => self.token_groups.next(&auth.principal().id, now)?,
+            _ => TokenGroup::new()?,
+        };
         let mut written = false;
         let mut answers: Vec<Option<Tokenized>> = Vec::with_capacity(items.len());
         let mut pending: Vec<(usize, Prepared, (i64, Arc<SecretKey>))> = Vec::new();

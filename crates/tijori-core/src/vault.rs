@@ -72,6 +72,8 @@ pub struct Vault {
     pub(crate) keyring: Keyring,
     pub(crate) directory: Directory,
     pub(crate) cvc: CvcStore,
+    /// Each caller's current group of random tokens.
+    pub(crate) token_groups: crate::tokens::TokenGroups,
     idem_locks: Arc<Locks>,
     /// Serializes "read principals, load them": two reloads finishing out of order could
     /// otherwise bring back a stale map (and a disabled key).
@@ -110,6 +112,7 @@ impl Vault {
             keyring: Keyring::default(),
             directory: Directory::default(),
             cvc: CvcStore::new()?,
+            token_groups: Default::default(),
             idem_locks: Arc::default(),
             reload: tokio::sync::Mutex::new(()),
             audit,

@@ -266,10 +266,11 @@ async fn batches_answer_in_order_with_per_item_errors() {
 }
 
 /// A batch's random tokens share their group (the 8 hex digits after `tok_`), so that they are
-/// stored side by side; each still has 128 random bits of its own, and separate requests draw
-/// separate groups. Every one reveals its own value.
+/// stored side by side; each still has 128 random bits of its own. One caller's single
+/// tokenizes within a second share a group too; another caller, a later second or a batch draw
+/// their own. Every token reveals its own value.
 #[tokio::test]
-async fn a_batch_shares_one_token_group_and_requests_do_not() {
+async fn tokens_share_a_group_within_a_batch_or_a_callers_second() {
     let f = fixture("group").await;
     let p = who(&[Role::Revealer]);
     let auth = authorize::<Tokenize>(&p).unwrap();
@@ -289,18 +290,30 @@ async fn a_batch_shares_one_token_group_and_requests_do_not() {
         assert_eq!(&reveal(&f.vault, t).await.unwrap(), v);
     }
 
-    let single = |v: &'static str| {
+    let single = |p: Principal, v: &'static str| {
         let vault = f.vault.clone();
-        let p = p.clone();
         async move {
             let auth = authorize::<Tokenize>(&p).unwrap();
             vault.tokenize(&auth, req("text", v)).await.unwrap().0.token
         }
     };
-    let (a, b) = (single("a").await, single("b").await);
-    // Two 32-bit groups drawn alike: one chance in four billion of a false failure.
-    assert_ne!(a[..12], b[..12], "requests draw their own groups");
-    assert_ne!(a[..12], tokens[0][..12]);
+    let (a, b) = (single(p.clone(), "a").await, single(p.clone(), "b").await);
+    assert_eq!(a[..12], b[..12], "one caller's second shares a group");
+    assert_ne!(a[12..], b[12..]);
+    assert_eq!(reveal(&f.vault, &b).await.unwrap(), "b");
+    // Two 32-bit groups drawn alike: one chance in four billion of a false failure each.
+    assert_ne!(a[..12], tokens[0][..12], "a batch draws its own group");
+    let other = Principal {
+        id: "u".into(),
+        ..p.clone()
+    };
+    assert_ne!(
+        single(other, "c").await[..12],
+        a[..12],
+        "callers share nothing"
+    );
+    f.clock.advance(1);
+    assert_ne!(single(p, "d").await[..12], a[..12], "nor do seconds");
 }
 
 // ---------------------------------------------------------------------------------------------
