@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tijori_crypto::{open, seal, SecretKey};
+use tijori_crypto::{open, RandomPool, Sealer, SecretKey};
 use tijori_store::{AuditWith, ChainFn, InsertOutcome, TokenRecord};
 use tijori_types::api::{SearchRequest, TokenFormat, TokenResponse, TokenizeRequest};
 use tijori_types::{mask::mask, normalize, DataType};
@@ -16,7 +16,7 @@ use crate::audit::{AuditEvent, Outcome};
 use crate::cvc::CvcInfo;
 use crate::keyring::Keys;
 use crate::policy::{Authorized, Delete, Detokenize, Reveal, Search, Tokenize, ITEM_DENIED};
-use crate::tokens::{new_token, value_ad, TokenGroup};
+use crate::tokens::{new_token, value_ad, TokenGroup, RANDOM_PER_TOKEN};
 use crate::{rfc3339, CoreError, Detokenized, Vault};
 
 /// Longest card-security-code lifetime (API.md).
@@ -171,23 +171,23 @@ impl Vault {
     }
 
     fn encrypt(
-        &self,
         p: &Prepared,
-        key: (i64, &SecretKey),
+        (key_id, sealer): (i64, &Sealer),
         now: i64,
         group: &TokenGroup,
+        pool: &mut RandomPool,
     ) -> Result<TokenRecord, CoreError> {
-        let token = new_token(p.ty, p.format, &p.value, &p.raw, group)?;
-        let ciphertext = seal(
-            key.1,
-            &value_ad(&token, p.ty.as_str(), key.0),
+        let token = new_token(p.ty, p.format, &p.value, &p.raw, group, pool)?;
+        let ciphertext = sealer.seal(
+            pool,
+            &value_ad(&token, p.ty.as_str(), key_id),
             p.value.as_bytes(),
         )?;
         Ok(TokenRecord {
             token,
             data_type: p.ty.as_str().to_owned(),
             ciphertext,
-            data_key_id: key.0,
+            data_key_id: key_id,
             blind_index: p.blind_index.clone(),
             masked: mask(p.ty, &p.value),
             subject: p.subject.clone(),
@@ -254,6 +254,10 @@ impl Vault {
             1 => self.token_groups.next(&auth.principal().id, now)?,
             _ => TokenGroup::new()?,
         };
+        // One draw from the OS for the request's tokens and nonces, and one key schedule per
+        // data key: a batch's items share both.
+        let mut pool = RandomPool::new(items.len() * RANDOM_PER_TOKEN);
+        let mut sealers: HashMap<i64, Sealer> = HashMap::new();
         let mut written = false;
         let mut answers: Vec<Option<Tokenized>> = Vec::with_capacity(items.len());
         let mut pending: Vec<(usize, Prepared, (i64, Arc<SecretKey>))> = Vec::new();
@@ -270,7 +274,7 @@ impl Vault {
                 }
             };
             if prepared.ty.is_ephemeral() {
-                answers.push(Some(self.keep_cvc(&prepared, now, &group)));
+                answers.push(Some(self.keep_cvc(&prepared, now, &group, &mut pool)));
                 continue;
             }
             if let Some(index) = &prepared.blind_index {
@@ -293,10 +297,11 @@ impl Vault {
             if pending.is_empty() {
                 break;
             }
-            let records = pending
-                .iter()
-                .map(|(_, p, k)| self.encrypt(p, (k.0, k.1.as_ref()), now, &group))
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut records = Vec::with_capacity(pending.len());
+            for (_, p, (key_id, key)) in &pending {
+                let sealer = sealers.entry(*key_id).or_insert_with(|| Sealer::new(key));
+                records.push(Self::encrypt(p, (*key_id, sealer), now, &group, &mut pool)?);
+            }
             // The answers are made before the records move into the store: no copy of them.
             let made: Vec<TokenResponse> = records.iter().map(response).collect();
             let audit = match (record.take(), self.audit_chain(), made.as_slice()) {
@@ -354,7 +359,13 @@ impl Vault {
         Ok((answers, written))
     }
 
-    fn keep_cvc(&self, p: &Prepared, now: i64, group: &TokenGroup) -> Tokenized {
+    fn keep_cvc(
+        &self,
+        p: &Prepared,
+        now: i64,
+        group: &TokenGroup,
+        pool: &mut RandomPool,
+    ) -> Tokenized {
         let info = CvcInfo {
             masked: mask(p.ty, &p.value),
             subject: p.subject.clone(),
@@ -363,7 +374,7 @@ impl Vault {
             expires_at: p.expires_at.unwrap_or(now + CVC_MAX_TTL as i64),
         };
         for _ in 0..TOKEN_ATTEMPTS {
-            let token = new_token(p.ty, TokenFormat::Random, &p.value, &p.raw, group)?;
+            let token = new_token(p.ty, TokenFormat::Random, &p.value, &p.raw, group, pool)?;
             if self.cvc.put(&token, &p.value, info.clone())? {
                 return Ok((cvc_response(&token, &info), true));
             }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use tijori_crypto::{random_digit, random_hex};
+use tijori_crypto::{random_hex, RandomPool};
 use tijori_types::api::TokenFormat;
 use tijori_types::{format, DataType};
 
@@ -78,6 +78,10 @@ impl TokenGroups {
     }
 }
 
+/// Bytes of randomness a new token takes, with its nonce: the size of a request's
+/// [`RandomPool`] per value (it draws more if a token needs more).
+pub(crate) const RANDOM_PER_TOKEN: usize = 32;
+
 /// A fresh token for a value: a random token of `group` (128 bits of its own), or a
 /// format-preserving token.
 pub(crate) fn new_token(
@@ -86,17 +90,18 @@ pub(crate) fn new_token(
     normalized: &str,
     raw: &str,
     group: &TokenGroup,
+    pool: &mut RandomPool,
 ) -> Result<String, CoreError> {
     match fmt {
         TokenFormat::Random => Ok(format!(
             "{RANDOM_PREFIX}{}{}",
             group.0,
-            random_hex(OWN_BYTES)?
+            pool.hex(OWN_BYTES)?
         )),
         TokenFormat::Preserving => {
             let mut rng_failed = false;
             let mut digit = || {
-                random_digit().unwrap_or_else(|_| {
+                pool.digit().unwrap_or_else(|_| {
                     rng_failed = true;
                     0
                 })
