@@ -25,6 +25,8 @@ const CVC_MAX_TTL: u64 = 3600;
 const MAX_METADATA: usize = 4096;
 /// Most characters of a subject.
 const MAX_SUBJECT: usize = 256;
+/// Data keys a request keeps ready to seal with (see [`Sealer`]).
+const SEALERS_KEPT: usize = 16;
 /// Draws of a fresh token before giving up on collisions (preserving tokens of short values).
 const TOKEN_ATTEMPTS: usize = 16;
 
@@ -299,7 +301,14 @@ impl Vault {
             }
             let mut records = Vec::with_capacity(pending.len());
             for (_, p, (key_id, key)) in &pending {
-                let sealer = sealers.entry(*key_id).or_insert_with(|| Sealer::new(key));
+                // Subjects' own keys could be thousands in a batch: past a few, not kept.
+                let fresh;
+                let sealer = if sealers.len() < SEALERS_KEPT || sealers.contains_key(key_id) {
+                    sealers.entry(*key_id).or_insert_with(|| Sealer::new(key))
+                } else {
+                    fresh = Sealer::new(key);
+                    &fresh
+                };
                 records.push(Self::encrypt(p, (*key_id, sealer), now, &group, &mut pool)?);
             }
             // The answers are made before the records move into the store: no copy of them.

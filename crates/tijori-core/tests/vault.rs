@@ -140,6 +140,36 @@ async fn subjects_get_their_own_data_keys() {
     assert_eq!(ids[1], ids[3]);
 }
 
+/// A batch for more subjects than a request keeps keys ready for (16) seals each value under
+/// its own subject's key, the kept ones and those past them alike.
+#[tokio::test]
+async fn a_batch_for_many_subjects_seals_each_under_its_own_key() {
+    let f = fixture("many-subjects").await;
+    let p = who(&[Role::Revealer]);
+    let auth = authorize::<Tokenize>(&p).unwrap();
+    let values: Vec<String> = (0..40).map(|i| format!("note {i}")).collect();
+    let items = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut r = req("text", v);
+            r.subject = Some(format!("customer-{}", i % 20));
+            Ok(r)
+        })
+        .collect();
+    let out = f.vault.tokenize_many(&auth, items).await.unwrap();
+    let mut keys = std::collections::HashMap::new();
+    for (i, (answer, v)) in out.into_iter().zip(&values).enumerate() {
+        let token = answer.unwrap().0.token;
+        assert_eq!(&reveal(&f.vault, &token).await.unwrap(), v);
+        let rec = f.store.token(&token, 0).await.unwrap().unwrap();
+        keys.entry(i % 20).or_insert(rec.data_key_id);
+        assert_eq!(keys[&(i % 20)], rec.data_key_id, "one key per subject");
+    }
+    let distinct: std::collections::HashSet<_> = keys.values().collect();
+    assert_eq!(distinct.len(), 20);
+}
+
 #[tokio::test]
 async fn concurrent_deterministic_requests_yield_one_token() {
     let f = fixture("race").await;
