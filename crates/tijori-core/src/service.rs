@@ -252,10 +252,7 @@ impl Vault {
         }
         let mut keys = self.keyring.keys()?;
         let now = self.clock.now();
-        let group = match items.len() {
-            1 => self.token_groups.next(&auth.principal().id, now)?,
-            _ => TokenGroup::new()?,
-        };
+        let single = items.len() == 1;
         // One draw from the OS for the request's tokens and nonces, and one key schedule per
         // data key: a batch's items share both.
         let mut pool = RandomPool::new(items.len() * RANDOM_PER_TOKEN);
@@ -276,6 +273,9 @@ impl Vault {
                 }
             };
             if prepared.ty.is_ephemeral() {
+                // A group of its own: held in memory only, it gains nothing from sharing one,
+                // and would be linkable to the card's token.
+                let group = TokenGroup::new()?;
                 answers.push(Some(self.keep_cvc(&prepared, now, &group, &mut pool)));
                 continue;
             }
@@ -295,20 +295,26 @@ impl Vault {
             answers.push(None);
             pending.push((i, prepared, key));
         }
+        // A single random token joins its caller's run (see `TokenGroups`); anything else, or a
+        // request that makes no random token, draws a group of its own.
+        let group = match pending.as_slice() {
+            [(_, p, _)] if single && p.format == TokenFormat::Random => {
+                self.token_groups.next(&auth.principal().id, now)?
+            }
+            _ => TokenGroup::new()?,
+        };
         for _ in 0..TOKEN_ATTEMPTS {
             if pending.is_empty() {
                 break;
             }
             let mut records = Vec::with_capacity(pending.len());
             for (_, p, (key_id, key)) in &pending {
-                // Subjects' own keys could be thousands in a batch: past a few, not kept.
-                let fresh;
-                let sealer = if sealers.len() < SEALERS_KEPT || sealers.contains_key(key_id) {
-                    sealers.entry(*key_id).or_insert_with(|| Sealer::new(key))
-                } else {
-                    fresh = Sealer::new(key);
-                    &fresh
-                };
+                // Subjects' own keys could be thousands in a batch: a few kept at a time. Kept
+                // by id, which the store never gives to another key.
+                if sealers.len() >= SEALERS_KEPT && !sealers.contains_key(key_id) {
+                    sealers.clear();
+                }
+                let sealer = sealers.entry(*key_id).or_insert_with(|| Sealer::new(key));
                 records.push(Self::encrypt(p, (*key_id, sealer), now, &group, &mut pool)?);
             }
             // The answers are made before the records move into the store: no copy of them.
@@ -346,7 +352,9 @@ impl Vault {
                 // are now and encrypt those values again under the current ones.
                 self.keyring.reload(self.store.as_ref(), now).await?;
                 keys = self.keyring.keys()?;
-                for (i, p, _) in stale {
+                for (i, p, (old_id, _)) in stale {
+                    // An erased subject's key goes now, not at the request's end.
+                    sealers.remove(&old_id);
                     let key = keys
                         .write_key(self.store.as_ref(), p.subject.as_deref(), now)
                         .await?;

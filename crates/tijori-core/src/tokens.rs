@@ -45,7 +45,14 @@ const GROUPS_KEPT: usize = 1024;
 /// single tokenize puts its token on a random page of a large table; measured with `wrk`, one
 /// shared group lifted tokenize by half (BENCHMARKS.md). A batch draws its own group instead.
 #[derive(Default)]
-pub(crate) struct TokenGroups(Mutex<HashMap<String, Run>>);
+pub(crate) struct TokenGroups(Mutex<Runs>);
+
+#[derive(Default)]
+struct Runs {
+    by_caller: HashMap<String, Run>,
+    /// The second of the last pruning: at most one a second, however many callers are active.
+    pruned_at: i64,
+}
 
 struct Run {
     group: String,
@@ -57,29 +64,32 @@ impl TokenGroups {
     /// The group for one more token of `caller` (a principal's id) at `now`.
     pub(crate) fn next(&self, caller: &str, now: i64) -> Result<TokenGroup, CoreError> {
         // Nothing is left half-changed under the lock, so a poisoned lock is still sound.
-        let mut runs = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(run) = runs.get_mut(caller) {
+        let runs = &mut *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(run) = runs.by_caller.get_mut(caller) {
             if run.second == now && run.left > 0 {
                 run.left -= 1;
                 return Ok(TokenGroup(run.group.clone()));
             }
         }
-        if runs.len() >= GROUPS_KEPT {
-            runs.retain(|_, run| run.second == now);
+        if runs.by_caller.len() >= GROUPS_KEPT && runs.pruned_at != now {
+            // `>=`: a request that read the clock just before another keeps the newer runs.
+            runs.by_caller.retain(|_, run| run.second >= now);
+            runs.pruned_at = now;
         }
-        let group = random_hex(GROUP_BYTES)?;
+        let TokenGroup(group) = TokenGroup::new()?;
         let run = Run {
             group: group.clone(),
             second: now,
             left: GROUP_RUN - 1,
         };
-        runs.insert(caller.to_owned(), run);
+        runs.by_caller.insert(caller.to_owned(), run);
         Ok(TokenGroup(group))
     }
 }
 
-/// Bytes of randomness a new token takes, with its nonce: the size of a request's
-/// [`RandomPool`] per value (it draws more if a token needs more).
+/// Bytes of randomness a new token takes with its nonce (16 of its own and 12; a preserving
+/// token's digits take fewer): a request's [`RandomPool`] holds this much a value, and draws
+/// again if a token needs more.
 pub(crate) const RANDOM_PER_TOKEN: usize = 32;
 
 /// A fresh token for a value: a random token of `group` (128 bits of its own), or a
@@ -153,14 +163,44 @@ mod tests {
         assert_ne!(group(&groups, "a", 101), second_run, "nor do seconds");
     }
 
-    /// The map keeps at most `GROUPS_KEPT` callers of past seconds.
+    /// Past `GROUPS_KEPT` callers, past seconds' runs are dropped; the current second's runs
+    /// are kept and go on.
     #[test]
     fn past_seconds_groups_are_pruned() {
         let groups = TokenGroups::default();
-        for i in 0..GROUPS_KEPT {
+        for i in 0..GROUPS_KEPT - 1 {
             group(&groups, &i.to_string(), 1);
         }
+        let current = group(&groups, "current", 2);
         group(&groups, "late", 2);
-        assert_eq!(groups.0.lock().unwrap().len(), 1);
+        let runs = &groups.0.lock().unwrap().by_caller;
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs["current"].group, current);
+    }
+
+    /// Preserving tokens draw their digits from the pool, through its refills, and keep the
+    /// value's shape.
+    #[test]
+    fn preserving_tokens_draw_digits_from_the_pool() {
+        let mut pool = RandomPool::new(64);
+        let group = TokenGroup::new().unwrap();
+        let card = "4111111111111111";
+        let tokens: std::collections::HashSet<String> = (0..100)
+            .map(|_| {
+                let t = new_token(
+                    DataType::CardNumber,
+                    TokenFormat::Preserving,
+                    card,
+                    card,
+                    &group,
+                    &mut pool,
+                )
+                .unwrap();
+                assert_eq!(t.len(), 16);
+                assert!(t.starts_with("411111") && t.ends_with("1111"), "{t}");
+                t
+            })
+            .collect();
+        assert!(tokens.len() > 90, "middle digits vary: {}", tokens.len());
     }
 }

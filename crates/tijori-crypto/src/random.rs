@@ -21,17 +21,22 @@ pub fn random_hex(n_bytes: usize) -> Result<String, CryptoError> {
 /// A uniform decimal digit. Rejection sampling (bytes >= 250 are redrawn) avoids modulo bias.
 pub fn random_digit() -> Result<u8, CryptoError> {
     loop {
-        let [b] = random_bytes::<1>()?;
-        if b < 250 {
-            return Ok(b % 10);
+        if let Some(d) = digit_of(random_bytes::<1>()?[0]) {
+            return Ok(d);
         }
     }
+}
+
+/// The digit a random byte gives, or `None` for the bytes to draw again (250 and above).
+fn digit_of(b: u8) -> Option<u8> {
+    (b < 250).then_some(b % 10)
 }
 
 /// Bytes from the OS CSPRNG, drawn many at a time and handed out once each. A batch of a
 /// thousand tokens needs two thousand draws (each token's own bytes and its nonce); one
 /// `getrandom` call for them all saves the kernel's setup of each call, which was 4% of a
 /// batch's CPU. A byte handed out is erased from the pool, and the rest are zeroized on drop.
+/// Never `Clone`: a copy would hand out the same bytes again, and nonces would repeat.
 pub struct RandomPool {
     buf: Zeroizing<Vec<u8>>,
     /// The first byte not yet handed out; `buf.len()` when the pool is used up.
@@ -82,9 +87,8 @@ impl RandomPool {
     /// A uniform decimal digit, as [`random_digit`].
     pub fn digit(&mut self) -> Result<u8, CryptoError> {
         loop {
-            let [b] = self.bytes::<1>()?;
-            if b < 250 {
-                return Ok(b % 10);
+            if let Some(d) = digit_of(self.bytes::<1>()?[0]) {
+                return Ok(d);
             }
         }
     }
