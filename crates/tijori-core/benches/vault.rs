@@ -4,8 +4,8 @@
 //! add up, and what one durable (fsync'd) SQLite commit costs next to them.
 //!
 //! Token generation on its own (`tokens::new_token`) is crate-private and not reachable without
-//! a store; its parts are public and measured where they live: `random_hex` and `random_digit`
-//! in tijori-crypto, `format::preserving_token` in tijori-types. Here it is inside every
+//! a store; its parts are public and measured where they live: `random_hex` and
+//! `RandomPool::digit` in tijori-crypto, `format::preserving_token` in tijori-types. Here it is inside every
 //! tokenize, and the card-security-code round trip runs it without touching the disk (those
 //! codes are kept in memory only).
 //!

@@ -20,7 +20,7 @@ pub use blind::{audit_chain_hash, hmac_sha256, sha256, BlindIndexKey};
 pub use error::CryptoError;
 pub use password::{dummy_verify, hash_password, verify_password};
 pub use provider::{DevKeyFile, KeyProvider, RootKey};
-pub use random::{random_bytes, random_digit, random_hex, RandomPool};
+pub use random::{random_bytes, random_hex, RandomPool};
 pub use secret::SecretKey;
 pub use shamir::{combine as combine_shares, split as split_key, KeyShare};
 pub use sign::{PublicKey, SigningKey};

@@ -79,7 +79,7 @@ fn masking(c: &mut Criterion) {
 
 /// A fixed digit sequence (0, 7, 4, 1, 8, 5, 2, 9, 6, 3, ...), restarted for every token so each
 /// iteration does the same work; the vault's real source is a CSPRNG (tijori-crypto's
-/// `random_digit`, benchmarked there), which this leaves out on purpose.
+/// `RandomPool::digit`, benchmarked there), which this leaves out on purpose.
 fn fixed_digits() -> impl FnMut() -> u8 {
     let mut d = 3u8;
     move || {
