@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# What auditing costs (issue 5, point 6): runs `tijori bench` with the release build and with
+# the same source built with `--features unaudited-bench` (no audit records; dev vaults only),
+# in turn, round after round (which build goes first alternates), and prints for each workload
+# the ratio of audited to unaudited throughput in each round and the median cost. Alternating
+# matters: on a shared 2-core VM one build's throughput moves by ±15% between runs.
+#
+#   scripts/audit-cost.sh [ROUNDS] [SECONDS]      default: 5 rounds, 4 s per workload
+#
+# Builds both if missing (the unaudited one in target/unaudited); AUDITED=BIN and
+# UNAUDITED=BIN use other binaries. WORKLOADS=tokenize,detokenize runs only those.
+# Keeps each run's JSON report in a temporary directory it prints. Figures, not assertions.
+set -euo pipefail
+ROUNDS=${1:-5}
+SECS=${2:-4}
+AUDITED=${AUDITED:-target/release/tijori}
+UNAUDITED=${UNAUDITED:-target/unaudited/release/tijori}
+[ -x "$AUDITED" ] || cargo build --release --locked -p tijori-cli
+[ -x "$UNAUDITED" ] || cargo build --release --locked -p tijori-cli \
+  --features unaudited-bench --target-dir target/unaudited
+OUT=$(mktemp -d)
+echo "reports in $OUT"
+run() { # build-name binary round
+  "$2" bench --seconds "$SECS" ${WORKLOADS:+--workloads "$WORKLOADS"} \
+    --json "$OUT/$1-$3.json" > "$OUT/$1-$3.txt" 2>&1 ||
+    { echo "tijori bench failed; its output:" >&2; cat "$OUT/$1-$3.txt" >&2; exit 1; }
+}
+for r in $(seq "$ROUNDS"); do
+  echo "round $r of $ROUNDS ..."
+  if [ $((r % 2)) -eq 1 ]; then
+    run audited "$AUDITED" "$r"; run unaudited "$UNAUDITED" "$r"
+  else
+    run unaudited "$UNAUDITED" "$r"; run audited "$AUDITED" "$r"
+  fi
+done
+python3 - "$OUT" "$ROUNDS" <<'PY'
+import json, statistics, sys
+out, rounds = sys.argv[1], int(sys.argv[2])
+def load(build, r):
+    with open(f"{out}/{build}-{r}.json") as f:
+        return {w["workload"]: w for w in json.load(f)["results"]}
+runs = [(load("audited", r), load("unaudited", r)) for r in range(1, rounds + 1)]
+print(f"{'workload':24} {'audited/s':>10} {'unaudited/s':>12}  ratio in each round{'':{max(0, 6 * rounds - 19)}}  median cost")
+for name in runs[0][0]:
+    pairs = [(a[name]["items_per_sec"], u[name]["items_per_sec"]) for a, u in runs if name in u]
+    ratios = [a / u for a, u in pairs]
+    cost = 1 - statistics.median(ratios)
+    flag = "  over a fifth" if cost > 0.2 else ""
+    print(f"{name:24} {statistics.median(a for a, _ in pairs):10.0f} "
+          f"{statistics.median(u for _, u in pairs):12.0f}  "
+          f"{' '.join(f'{r:5.2f}' for r in ratios):{max(19, 6 * rounds)}}  {cost:6.0%}{flag}")
+PY
