@@ -527,3 +527,31 @@ impl crate::ChangeFeed for SqliteStore {
         self.changes.subscribe()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests
+
+    /// `.cargo/config.toml` builds the bundled SQLite without global memory statistics and with
+    /// a page cache per connection (its notes say why: with one cache for all, the readers'
+    /// lookups evicted the writer's pages). A build that lost those flags is as correct and
+    /// slower; built from the repository, as the README and CI build, this test catches it.
+    #[test]
+    fn the_bundled_sqlite_is_built_with_the_repositorys_flags() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let mut stmt = conn.prepare("PRAGMA compile_options").unwrap();
+        let options = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "one page cache shared by all connections: {options:?}"
+        );
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "global memory statistics on: {options:?}"
+        );
+    }
+}
