@@ -7,17 +7,21 @@
 #
 #   scripts/audit-cost.sh [ROUNDS] [SECONDS]      default: 5 rounds, 4 s per workload
 #
-# Builds both if missing (the unaudited one in target/unaudited); AUDITED=BIN and
-# UNAUDITED=BIN use other binaries. WORKLOADS=tokenize,detokenize runs only those.
+# Builds both from the checkout (the unaudited one in target/unaudited; cargo rebuilds only
+# what changed); AUDITED=BIN and UNAUDITED=BIN use those binaries instead, unbuilt.
+# WORKLOADS=tokenize,detokenize runs only those.
 # Keeps each run's JSON report in a temporary directory it prints. Figures, not assertions.
 set -euo pipefail
 ROUNDS=${1:-5}
 SECS=${2:-4}
-AUDITED=${AUDITED:-target/release/tijori}
-UNAUDITED=${UNAUDITED:-target/unaudited/release/tijori}
-[ -x "$AUDITED" ] || cargo build --release --locked -p tijori-cli
-[ -x "$UNAUDITED" ] || cargo build --release --locked -p tijori-cli \
-  --features unaudited-bench --target-dir target/unaudited
+if [ -z "${AUDITED:-}" ]; then
+  cargo build --release --locked -p tijori-cli
+  AUDITED=target/release/tijori
+fi
+if [ -z "${UNAUDITED:-}" ]; then
+  cargo build --release --locked -p tijori-cli --features unaudited-bench --target-dir target/unaudited
+  UNAUDITED=target/unaudited/release/tijori
+fi
 OUT=$(mktemp -d)
 echo "reports in $OUT"
 run() { # build-name binary round
