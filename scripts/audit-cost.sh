@@ -14,8 +14,13 @@
 set -euo pipefail
 ROUNDS=${1:-5}
 SECS=${2:-4}
+case "$ROUNDS" in ''|*[!0-9]*) ROUNDS=0;; esac
+[ "$ROUNDS" -ge 1 ] || { echo "ROUNDS must be a whole number, 1 or more" >&2; exit 2; }
+AUDITED=${AUDITED:+$(realpath "$AUDITED")}
+UNAUDITED=${UNAUDITED:+$(realpath "$UNAUDITED")}
+cd "$(dirname "$0")/.."
 if [ -z "${AUDITED:-}" ]; then
-  cargo build --release --locked -p tijori-cli
+  cargo build --release --locked -p tijori-cli --target-dir target
   AUDITED=target/release/tijori
 fi
 if [ -z "${UNAUDITED:-}" ]; then
@@ -46,10 +51,16 @@ def load(build, r):
 runs = [(load("audited", r), load("unaudited", r)) for r in range(1, rounds + 1)]
 print(f"{'workload':24} {'audited/s':>10} {'unaudited/s':>12}  ratio in each round{'':{max(0, 6 * rounds - 19)}}  median cost")
 for name in runs[0][0]:
-    pairs = [(a[name]["items_per_sec"], u[name]["items_per_sec"]) for a, u in runs if name in u]
+    pairs = [(a[name]["items_per_sec"], u[name]["items_per_sec"]) for a, u in runs
+             if name in u and u[name]["items_per_sec"] > 0]
+    errors = sum(a[name]["errors"] + u[name]["errors"] for a, u in runs if name in u)
+    if not pairs:
+        print(f"{name:24} no successful unaudited run to compare with ({errors} errors)")
+        continue
     ratios = [a / u for a, u in pairs]
     cost = 1 - statistics.median(ratios)
     flag = "  over a fifth" if cost > 0.2 else ""
+    flag += f"  ({errors} errors)" if errors else ""
     print(f"{name:24} {statistics.median(a for a, _ in pairs):10.0f} "
           f"{statistics.median(u for _, u in pairs):12.0f}  "
           f"{' '.join(f'{r:5.2f}' for r in ratios):{max(19, 6 * rounds)}}  {cost:6.0%}{flag}")

@@ -547,7 +547,8 @@ mod tests {
             .unwrap();
         assert!(
             !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
-            "one page cache shared by all connections: {options:?}"
+            "one page cache shared by all connections (built outside the repository, or with \
+             LIBSQLITE3_FLAGS set in the environment?): {options:?}"
         );
         assert!(
             options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
