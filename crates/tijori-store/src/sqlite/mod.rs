@@ -316,9 +316,15 @@ impl TokenStore for SqliteStore {
         records: Vec<TokenRecord>,
         now: i64,
     ) -> Result<Vec<InsertOutcome>, StoreError> {
-        self.writer()?
-            .write(move |tx| insert_all(tx, &records, now))
-            .await
+        // The rows come back to be freed here: the writer is the one thread every write waits
+        // for, and freeing a batch's thousands of small allocations there (glibc's
+        // `malloc_consolidate`) was 7% of its time under batch load.
+        let (outcomes, records) = self
+            .writer()?
+            .write(move |tx| Ok((insert_all(tx, &records, now)?, records)))
+            .await?;
+        drop(records);
+        Ok(outcomes)
     }
 
     /// One job: the tokens, then the records made of their outcomes, in one commit.
