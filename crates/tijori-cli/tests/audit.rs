@@ -12,7 +12,7 @@ use std::process::Command;
 
 use common::trail::*;
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[test]
 fn every_request_leaves_a_record_without_values() {
@@ -397,5 +397,74 @@ fn a_clean_stop_leaves_each_database_file_whole() {
         "tokens of the vault's file alone"
     );
     let (code, out) = verify(&alone);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// A batch leaves one record naming every token it answered with, in order, and the HMACs of
+/// the values it carried: written with the new tokens where every one of them went in, and
+/// after the answer where none was new (an existing deterministic token).
+#[test]
+fn a_batch_leaves_one_record_naming_its_tokens() {
+    let mut s = start("audit-batch");
+    let key = s.principal("audit-batch-svc", &["tokenizer"]);
+    let (known, fresh) = (card(), card());
+    let first = tokenize(
+        &s,
+        &key,
+        json!({"type": "card_number", "value": known, "deterministic": true}),
+    );
+    assert_eq!(first.status, 201, "{}", first.text);
+    let existing = token_of(&first);
+    let batch = |items: Value| s.post("/v1/tokens/batch", Some(&key), &json!({ "items": items }));
+    let mixed = batch(json!([
+        {"type": "card_number", "value": known, "deterministic": true},
+        {"type": "nonsense", "value": "x"},
+        {"type": "card_number", "value": fresh},
+        {"type": "iban", "value": "PK36SCBL0000001123456702"},
+    ]));
+    assert_eq!(mixed.status, 200, "{}", mixed.text);
+    let answered: Vec<String> = mixed.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["token"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(answered.len(), 3, "{}", mixed.text);
+    assert_eq!(answered[0], existing);
+    let old_only = batch(json!([
+        {"type": "card_number", "value": known, "deterministic": true},
+    ]));
+    assert_eq!(old_only.status, 200, "{}", old_only.text);
+    s.kill();
+
+    let recs = records(&s.data_dir);
+    let of = |r: &tijori_testkit::Reply| {
+        let id = r.request_id.clone().unwrap();
+        let mine: Vec<Value> = recs
+            .iter()
+            .filter(|(_, v)| v["request_id"] == id.as_str())
+            .map(|(_, v)| v.clone())
+            .collect();
+        assert_eq!(mine.len(), 1, "records of {id}: {mine:?}");
+        mine.into_iter().next().unwrap()
+    };
+    let m = of(&mixed);
+    assert_eq!(m["operation"], "tokenize_batch");
+    assert_eq!(m["outcome"], "success");
+    assert_eq!(m["resource"], answered.join(",").as_str());
+    assert_eq!(m["data_type"], "card_number,iban");
+    // The three values that parsed, each as an HMAC; never a value itself.
+    assert_eq!(m["value_hmacs"].as_array().map(Vec::len), Some(3), "{m}");
+    let o = of(&old_only);
+    assert_eq!(o["resource"], existing.as_str());
+    assert_eq!(o["data_type"], "card_number");
+    for (_, v) in &recs {
+        let text = v.to_string();
+        assert!(
+            !text.contains(&known) && !text.contains(&fresh),
+            "a record holds a value"
+        );
+    }
+    let (code, out) = verify(&s.data_dir);
     assert_eq!(code, 0, "{out}");
 }

@@ -62,20 +62,50 @@ fn parse_type(name: &str) -> Result<DataType, CoreError> {
     ))
 }
 
-/// A request's audit record, completed as the success it describes if its one token is
-/// inserted, and nothing otherwise (the caller then records the request as it ends).
-fn new_token_record(mut event: AuditEvent, made: &TokenResponse, chain: ChainFn) -> AuditWith {
-    event.resource = Some(made.token.clone());
-    event.data_type = Some(made.data_type.clone());
+/// What a tokenize's audit record names: the tokens it answered with, in order, and their
+/// types (sorted, comma-separated). The server's own record of a request uses it too, so that
+/// a record is the same whichever writes it.
+pub fn made_resource<'a>(
+    made: impl IntoIterator<Item = &'a TokenResponse>,
+) -> (String, Option<String>) {
+    let mut tokens = Vec::new();
+    let mut types = std::collections::BTreeSet::new();
+    for m in made {
+        tokens.push(m.token.as_str());
+        types.insert(m.data_type.as_str());
+    }
+    let types = (!types.is_empty()).then(|| types.into_iter().collect::<Vec<_>>().join(","));
+    (tokens.join(","), types)
+}
+
+/// A request's audit record, completed as the success it describes (naming `answered`, every
+/// token the request answers with) if each of its `inserting` new tokens is inserted, and
+/// nothing otherwise (the caller then records the request as it ends).
+fn new_tokens_record<'a>(
+    mut event: AuditEvent,
+    answered: impl IntoIterator<Item = &'a TokenResponse>,
+    inserting: usize,
+    chain: ChainFn,
+) -> AuditWith {
+    let (resource, data_type) = made_resource(answered);
+    event.resource = Some(resource);
+    event.data_type = data_type;
     event.outcome = Outcome::Success;
     event.reason = None;
     // Written out here, not in the closure: the closure runs on the store's one writer thread,
     // which every tokenize waits on.
     let text = serde_json::to_string(&event).ok();
     AuditWith {
-        records: Box::new(move |outcomes| match outcomes {
-            [InsertOutcome::Inserted] => text.into_iter().collect(),
-            _ => Vec::new(),
+        records: Box::new(move |outcomes| {
+            let all = outcomes.len() == inserting
+                && outcomes
+                    .iter()
+                    .all(|o| matches!(o, InsertOutcome::Inserted));
+            if all {
+                text.into_iter().collect()
+            } else {
+                Vec::new()
+            }
         }),
         chain,
     }
@@ -238,7 +268,20 @@ impl Vault {
         auth: &Authorized<'_, Tokenize>,
         items: Vec<Result<TokenizeRequest, CoreError>>,
     ) -> Result<Vec<Tokenized>, CoreError> {
-        Ok(self.tokenize_inner(auth, items, None).await?.0)
+        Ok(self.tokenize_many_recorded(auth, items, None).await?.0)
+    }
+
+    /// [`tokenize_many`](Self::tokenize_many), writing `record` in the commit of the new
+    /// tokens, as [`tokenize_recorded`](Self::tokenize_recorded) does: a batch then waits for
+    /// one commit, not two. Answers whether the record was written (not where a token had to
+    /// be drawn again, or none was new).
+    pub async fn tokenize_many_recorded(
+        &self,
+        auth: &Authorized<'_, Tokenize>,
+        items: Vec<Result<TokenizeRequest, CoreError>>,
+        record: Option<AuditEvent>,
+    ) -> Result<(Vec<Tokenized>, bool), CoreError> {
+        self.tokenize_inner(auth, items, record).await
     }
 
     async fn tokenize_inner(
@@ -319,8 +362,19 @@ impl Vault {
             }
             // The answers are made before the records move into the store: no copy of them.
             let made: Vec<TokenResponse> = records.iter().map(response).collect();
-            let audit = match (record.take(), self.audit_chain(), made.as_slice()) {
-                (Some(event), Some(chain), [one]) => Some(new_token_record(event, one, chain)),
+            let joins = self.store.joins_audit();
+            let audit = match (record.take(), self.audit_chain()) {
+                (Some(event), Some(chain)) if joins => {
+                    // Every answer the request will give if all these tokens go in: the ones
+                    // known already (existing tokens, card security codes) and these, in order.
+                    let mut inserting = made.iter();
+                    let answered = answers.iter().filter_map(|a| match a {
+                        Some(Ok((resp, _))) => Some(resp),
+                        Some(Err(_)) => None,
+                        None => inserting.next(),
+                    });
+                    Some(new_tokens_record(event, answered, made.len(), chain))
+                }
                 _ => None,
             };
             let outcomes = match audit {

@@ -5,11 +5,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use tijori_core::audit::{AuditEvent, Outcome};
 use tijori_core::policy::{authorize, Detokenize, Manage, Role, Search, Tokenize};
 use tijori_core::{Clock, CoreError, FixedClock, Principal, Source, Vault, VaultConfig};
 use tijori_crypto::DevKeyFile;
 use tijori_store::sqlite::SqliteStore;
-use tijori_store::{KeyStore, TokenStore};
+use tijori_store::{AuditStore, KeyStore, TokenStore};
 use tijori_types::api::TokenizeRequest;
 
 fn dir(name: &str) -> PathBuf {
@@ -293,6 +294,60 @@ async fn batches_answer_in_order_with_per_item_errors() {
         f.vault.tokenize_many(&auth, too_many).await,
         Err(CoreError::TooManyItems)
     ));
+}
+
+/// A batch whose new tokens all go in writes its record in their commit, naming every token it
+/// answers with, in order; where no token is new, nothing is written here and the caller
+/// records the request itself.
+#[tokio::test]
+async fn a_batch_record_is_written_with_its_new_tokens() {
+    let f = fixture("batch-record").await;
+    let p = who(&[Role::Tokenizer]);
+    let auth = authorize::<Tokenize>(&p).unwrap();
+    let det = || -> TokenizeRequest {
+        serde_json::from_value(serde_json::json!(
+            {"type": "card_number", "value": "4111111111111111", "deterministic": true}
+        ))
+        .unwrap()
+    };
+    let existing = f.vault.tokenize(&auth, det()).await.unwrap().0.token;
+    let draft = || {
+        Some(AuditEvent::system(
+            0,
+            "tokenize_batch",
+            Outcome::Success,
+            None,
+        ))
+    };
+    let rows = || async { f.store.audit_rows(0, 10_000).await.unwrap() };
+    let before = rows().await.len();
+    let items = vec![
+        Ok(det()),
+        Err(CoreError::InvalidRequest("parse")),
+        Ok(req("cnic", "4210112345678")),
+    ];
+    let (out, recorded) = f
+        .vault
+        .tokenize_many_recorded(&auth, items, draft())
+        .await
+        .unwrap();
+    assert!(recorded);
+    let after = rows().await;
+    assert_eq!(after.len(), before + 1);
+    let rec: serde_json::Value = serde_json::from_str(&after[before].record).unwrap();
+    let new = &out[2].as_ref().unwrap().0.token;
+    assert_eq!(rec["resource"], format!("{existing},{new}"));
+    assert_eq!(rec["data_type"], "card_number,cnic");
+    assert_eq!(rec["outcome"], "success");
+
+    let (out, recorded) = f
+        .vault
+        .tokenize_many_recorded(&auth, vec![Ok(det())], draft())
+        .await
+        .unwrap();
+    assert_eq!(out[0].as_ref().unwrap().0.token, existing);
+    assert!(!recorded);
+    assert_eq!(rows().await.len(), before + 1);
 }
 
 /// A batch's random tokens share their group (the 8 hex digits after `tok_`), so that they are

@@ -45,6 +45,11 @@ pub trait TokenStore: Send + Sync {
         drop(audit);
         Ok((self.insert_tokens(records, now).await?, false))
     }
+    /// Whether [`insert_tokens_audited`](Self::insert_tokens_audited) joins records to the
+    /// tokens' commit; where it does not, a caller need not make them.
+    fn joins_audit(&self) -> bool {
+        false
+    }
     /// A live (unexpired at `now`) token.
     async fn token(&self, token: &str, now: i64) -> Result<Option<TokenRecord>, StoreError>;
     /// Live tokens among `tokens`, in no particular order.

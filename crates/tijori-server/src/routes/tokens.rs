@@ -11,7 +11,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use tijori_core::approval::Guarded;
 use tijori_core::policy::{authorize, Delete, Detokenize, Search, Tokenize};
-use tijori_core::{CoreError, Principal, Tokenized};
+use tijori_core::{made_resource, CoreError, Principal, Tokenized};
 use tijori_types::api::{
     BatchRequest, DetokenizeRequest, ErrorEnvelope, SearchRequest, TokenResponse, TokenizeRequest,
 };
@@ -152,21 +152,28 @@ pub(crate) async fn batch(
                 Err(e) => parse_errors.push(Some(e)),
             }
         }
-        let mut results = s.vault.tokenize_many(&auth, parsed).await?.into_iter();
+        let record = draft_record(s.vault.now());
+        let (results, recorded) = s
+            .vault
+            .tokenize_many_recorded(&auth, parsed, record)
+            .await?;
+        if recorded {
+            note_recorded();
+        }
+        // Noted for the record the request ends with, where it was not written with the tokens.
+        let (resource, types) = made_resource(
+            results
+                .iter()
+                .filter_map(|r| r.as_ref().ok().map(|(t, _)| t)),
+        );
+        note_resource(resource, types);
+        let mut results = results.into_iter();
         let mut items = Vec::with_capacity(parse_errors.len());
-        let mut made = Vec::new();
-        let mut types = BTreeSet::new();
         for slot in parse_errors {
             let item = match slot {
                 Some(e) => BatchItem::Failed(e.envelope()),
                 None => match results.next() {
-                    Some(Ok((resp, _))) => {
-                        made.push(resp.token.clone());
-                        if !types.contains(&resp.data_type) {
-                            types.insert(resp.data_type.clone());
-                        }
-                        BatchItem::Made(resp)
-                    }
+                    Some(Ok((resp, _))) => BatchItem::Made(resp),
                     Some(Err(e)) => BatchItem::Failed(ApiError::from(e).envelope()),
                     None => {
                         return Err(CoreError::Internal("batch answers ran short".into()).into())
@@ -175,7 +182,6 @@ pub(crate) async fn batch(
             };
             items.push(item);
         }
-        note_resource(made.join(","), joined(types));
         Ok((StatusCode::OK, to_bytes(&BatchResponse { items })?))
     };
     idempotent(&s, &p, &headers, "POST /v1/tokens/batch", &body, work).await

@@ -316,8 +316,8 @@ impl TokenStore for SqliteStore {
         records: Vec<TokenRecord>,
         now: i64,
     ) -> Result<Vec<InsertOutcome>, StoreError> {
-        // The rows come back to be freed here: the writer is the one thread every write waits
-        // for, and freeing a batch's thousands of small allocations there (glibc's
+        // The rows come back to be freed here, as below: the writer is the one thread every
+        // write waits for, and freeing a batch's thousands of small allocations there (glibc's
         // `malloc_consolidate`) was 7% of its time under batch load.
         let (outcomes, records) = self
             .writer()?
@@ -338,17 +338,24 @@ impl TokenStore for SqliteStore {
             records: made,
             chain,
         } = audit;
-        self.writer()?
+        let (answer, records) = self
+            .writer()?
             .write_audited(
                 move |tx| {
                     let outcomes = insert_all(tx, &records, now)?;
                     let made = made(&outcomes);
                     let joined = !made.is_empty();
-                    Ok(((outcomes, joined), made))
+                    Ok((((outcomes, joined), records), made))
                 },
                 Some(chain),
             )
-            .await
+            .await?;
+        drop(records);
+        Ok(answer)
+    }
+
+    fn joins_audit(&self) -> bool {
+        true
     }
 
     async fn token(&self, token: &str, now: i64) -> Result<Option<TokenRecord>, StoreError> {
