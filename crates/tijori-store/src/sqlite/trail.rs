@@ -8,10 +8,10 @@
 //! `pread`s a read). Committed to their own file, the records leave the token pages' caches
 //! alone; the lookups of a detokenize cost what they cost without auditing.
 //!
-//! A write that makes records of its own (a tokenize) still commits both in one transaction of
-//! the writer: SQLite commits the vault's file, then the trail's, each durable before anyone
-//! is answered. A crash between the two can leave tokens without their records; nobody was
-//! answered with those tokens, so nothing was revealed unrecorded.
+//! A write that makes records of its own (a tokenize, of one value or a batch) still commits
+//! both in one transaction of the writer: SQLite commits the vault's file, then the trail's,
+//! each durable before anyone is answered. A crash between the two can leave tokens without
+//! their records; nobody was answered with those tokens, so nothing was revealed unrecorded.
 //!
 //! A data dir whose vault has moved its trail out (migration 9) refuses to start without the
 //! trail file, rather than start a new, empty chain in its place.
