@@ -347,6 +347,22 @@ async fn a_batch_record_is_written_with_its_new_tokens() {
         .unwrap();
     assert_eq!(out[0].as_ref().unwrap().0.token, existing);
     assert!(!recorded);
+    // One new value twice: the second finds the first's token in the same commit, which is
+    // then not the all-new commit the record describes, so it is left to the caller too.
+    let twice = || -> TokenizeRequest {
+        serde_json::from_value(serde_json::json!(
+            {"type": "card_number", "value": "4000056655665556", "deterministic": true}
+        ))
+        .unwrap()
+    };
+    let (out, recorded) = f
+        .vault
+        .tokenize_many_recorded(&auth, vec![Ok(twice()), Ok(twice())], draft())
+        .await
+        .unwrap();
+    let (a, b) = (&out[0].as_ref().unwrap().0, &out[1].as_ref().unwrap().0);
+    assert_eq!(a.token, b.token);
+    assert!(!recorded);
     assert_eq!(rows().await.len(), before + 1);
 }
 
