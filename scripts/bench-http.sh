@@ -10,11 +10,14 @@
 #
 # STORAGE_URL=postgres://...  runs the vault on PostgreSQL (a fresh schema is made and dropped);
 # NODES=2 then starts two nodes on it and drives both at once (CONNS split between them).
+# TOKENS=2000 reveals that many tokens (made first), each request one picked at random, as
+# `tijori bench` does; by default every request reveals the same one.
 set -euo pipefail
 BIN=${1:-target/release/tijori}
 SECS=${2:-6}
 PORT=${PORT:-7455}
 NODES=${NODES:-1}
+TOKENS=${TOKENS:-1}
 ROOT=bench-root-token
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
 WORK=$(mktemp -d)
@@ -54,13 +57,43 @@ for n in $(seq 0 $((NODES - 1))); do
   done
 done
 
-run() { # name path body [method]
+# TOKENS > 1: a Lua table of that many new tokens, and a request function that reveals one of
+# them at random.
+PICK=""
+if [ "$TOKENS" -gt 1 ]; then
+  PICK="$WORK/pick.lua"
+  python3 - "$PORT" "$KEY" "$TOKENS" > "$PICK" <<'PY'
+import json, random, sys, urllib.request
+port, key, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def card():
+    while True:
+        d = "4" + "".join(random.choice("0123456789") for _ in range(15))
+        total = sum(int(c) if i % 2 == 0 else (2 * int(c) - 9 if int(c) > 4 else 2 * int(c))
+                    for i, c in enumerate(reversed(d)))
+        if total % 10 == 0:
+            return d
+tokens = []
+while len(tokens) < n:
+    items = [{"type": "card_number", "value": card()} for _ in range(min(1000, n - len(tokens)))]
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/tokens/batch",
+        data=json.dumps({"items": items}).encode(),
+        headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+    tokens += [i["token"] for i in json.load(urllib.request.urlopen(req))["items"]]
+print("local tokens = {" + ",".join(f'"{t}"' for t in tokens) + "}")
+print("request = function() return wrk.format(nil, nil, nil, "
+      "'{\"tokens\":[\"' .. tokens[math.random(#tokens)] .. '\"]}') end")
+PY
+fi
+
+run() { # name path body [method] [more Lua]
   cat > "$WORK/$1.lua" <<LUA
 wrk.method = "${4:-POST}"
 wrk.headers["Authorization"] = "Bearer $KEY"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '$3'
 LUA
+  [ -n "${5:-}" ] && cat "$5" >> "$WORK/$1.lua"
   local conns=$(( ${CONNS:-64} / NODES )) threads=$(( NODES > 1 ? 1 : 2 )) drivers=()
   for n in $(seq 0 $((NODES - 1))); do
     wrk -t"$threads" -c"$conns" -d"${SECS}s" --latency -s "$WORK/$1.lua" \
@@ -70,10 +103,11 @@ LUA
   wait "${drivers[@]}"
   printf '%-12s ' "$1"
   cat "$WORK"/"$1"-*.out |
-    awk '/Requests\/sec/{r+=$2} / 99%/{p=$2} END{printf "%10.0f req/s   p99 %s (last node)\n", r, p}'
+    awk '/Requests\/sec/{r+=$2} / 99%/{p=$2} /Non-2xx/{e+=$NF}
+      END{printf "%10.0f req/s   p99 %s (last node)%s\n", r, p, e ? "   " e " answers not 2xx" : ""}'
 }
 # The ceilings first: the public health check, and a trivial authenticated (and audited) read.
 run health /v1/health '' GET
 run session /v1/auth/session '' GET
 run tokenize /v1/tokens '{"type":"card_number","value":"4111111111111111"}'
-run detokenize /v1/detokenize "{\"tokens\":[\"$TOKEN\"]}"
+run detokenize /v1/detokenize "{\"tokens\":[\"$TOKEN\"]}" POST "$PICK"
