@@ -27,5 +27,5 @@ pub use clock::{parse_rfc3339, rfc3339, Clock, FixedClock, SystemClock};
 pub use error::CoreError;
 pub use idempotency::{IdempotencyGuard, Replay};
 pub use principal::{NewPrincipal, Principal, PrincipalKind, Source};
-pub use service::{made_resource, Tokenized};
+pub use service::{joined_types, made_resource, Tokenized};
 pub use vault::{Detokenized, Vault, VaultConfig, ROOT_ID};

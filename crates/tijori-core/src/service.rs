@@ -62,20 +62,23 @@ fn parse_type(name: &str) -> Result<DataType, CoreError> {
     ))
 }
 
+/// The data types an audit record names: each once, sorted, comma-separated; `None` for none.
+pub fn joined_types<'a>(types: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let types: std::collections::BTreeSet<&str> = types.into_iter().collect();
+    (!types.is_empty()).then(|| types.into_iter().collect::<Vec<_>>().join(","))
+}
+
 /// What a tokenize's audit record names: the tokens it answered with, in order, and their
-/// types (sorted, comma-separated). The server's own record of a request uses it too, so that
-/// a record is the same whichever writes it.
+/// types ([`joined_types`]). The server's own record of a request uses it too, so that a
+/// record is the same whichever writes it.
 pub fn made_resource<'a>(
     made: impl IntoIterator<Item = &'a TokenResponse>,
 ) -> (String, Option<String>) {
-    let mut tokens = Vec::new();
-    let mut types = std::collections::BTreeSet::new();
-    for m in made {
-        tokens.push(m.token.as_str());
-        types.insert(m.data_type.as_str());
-    }
-    let types = (!types.is_empty()).then(|| types.into_iter().collect::<Vec<_>>().join(","));
-    (tokens.join(","), types)
+    let (tokens, types): (Vec<&str>, Vec<&str>) = made
+        .into_iter()
+        .map(|m| (m.token.as_str(), m.data_type.as_str()))
+        .unzip();
+    (tokens.join(","), joined_types(types))
 }
 
 /// A request's audit record, completed as the success it describes (naming `answered`, every

@@ -2,8 +2,6 @@
 //! `/v1/detokenize`. Handlers authorize first, then parse, then call the core; values pass
 //! through here only on their way in (request) or out (detokenize answer), never into a log.
 
-use std::collections::BTreeSet;
-
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +9,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use tijori_core::approval::Guarded;
 use tijori_core::policy::{authorize, Delete, Detokenize, Search, Tokenize};
-use tijori_core::{made_resource, CoreError, Principal, Tokenized};
+use tijori_core::{joined_types, made_resource, CoreError, Principal, Tokenized};
 use tijori_types::api::{
     BatchRequest, DetokenizeRequest, ErrorEnvelope, SearchRequest, TokenResponse, TokenizeRequest,
 };
@@ -35,10 +33,6 @@ struct BatchResponse {
 enum BatchItem {
     Made(TokenResponse),
     Failed(ErrorEnvelope),
-}
-
-fn joined(types: BTreeSet<String>) -> Option<String> {
-    (!types.is_empty()).then(|| types.into_iter().collect::<Vec<_>>().join(","))
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
@@ -213,7 +207,7 @@ pub(crate) async fn detokenize(
         }
     }
     let results = s.vault.detokenize(&auth, &req.tokens).await?;
-    let mut types = BTreeSet::new();
+    let mut types = Vec::new();
     let mut known = Vec::new();
     let mut unknown = 0usize;
     let items: Vec<Value> = req
@@ -222,7 +216,7 @@ pub(crate) async fn detokenize(
         .zip(results)
         .map(|(token, r)| match r {
             Ok(d) => {
-                types.insert(d.data_type.as_str().to_owned());
+                types.push(d.data_type.as_str());
                 known.push(token.as_str());
                 json!({ "token": d.token, "type": d.data_type.as_str(), "value": d.value.as_str() })
             }
@@ -243,7 +237,7 @@ pub(crate) async fn detokenize(
     if unknown > 0 {
         resource.push_str(&format!(" (+{unknown} unknown)"));
     }
-    note_resource(resource, joined(types));
+    note_resource(resource, joined_types(types));
     Ok(Json(json!({ "items": items })).into_response())
 }
 
