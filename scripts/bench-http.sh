@@ -62,19 +62,16 @@ done
 PICK=""
 if [ "$TOKENS" -gt 1 ]; then
   PICK="$WORK/pick.lua"
-  python3 - "$PORT" "$KEY" "$TOKENS" > "$PICK" <<'PY'
+  python3 - "$PORT" "$KEY" "$TOKENS" "$(dirname "$0")" > "$PICK" <<'PY'
 import json, random, sys, urllib.request
 port, key, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-def card():
-    while True:
-        d = "4" + "".join(random.choice("0123456789") for _ in range(15))
-        total = sum(int(c) if i % 2 == 0 else (2 * int(c) - 9 if int(c) > 4 else 2 * int(c))
-                    for i, c in enumerate(reversed(d)))
-        if total % 10 == 0:
-            return d
+sys.dont_write_bytecode = True  # no __pycache__ in the repository
+sys.path.insert(0, sys.argv[4])
+from cards import card
+rng = random.Random()
 tokens = []
 while len(tokens) < n:
-    items = [{"type": "card_number", "value": card()} for _ in range(min(1000, n - len(tokens)))]
+    items = [{"type": "card_number", "value": card(rng)} for _ in range(min(1000, n - len(tokens)))]
     req = urllib.request.Request(
         f"http://127.0.0.1:{port}/v1/tokens/batch",
         data=json.dumps({"items": items}).encode(),
