@@ -89,6 +89,7 @@ impl Bench {
         };
         let pid = self.config.server_pid;
         let cpu_before = pid.and_then(report::cpu_seconds);
+        let client_before = report::cpu_seconds(std::process::id());
         let deadline = Instant::now() + self.config.duration;
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(connections);
@@ -110,6 +111,9 @@ impl Bench {
             .and_then(report::cpu_seconds)
             .zip(cpu_before)
             .map(|(after, before)| after - before);
+        let client_cpu = report::cpu_seconds(std::process::id())
+            .zip(client_before)
+            .map(|(after, before)| after - before);
         let items = if batch { self.config.batch_size } else { 1 };
         Ok(WorkloadResult::new(
             workload,
@@ -117,8 +121,11 @@ impl Bench {
             items,
             tally,
             elapsed,
-            pid.and_then(report::peak_rss_mib),
-            cpu,
+            report::Usage {
+                server_peak_rss_mib: pid.and_then(report::peak_rss_mib),
+                server_cpu_secs: cpu,
+                client_cpu_secs: client_cpu,
+            },
         ))
     }
 }

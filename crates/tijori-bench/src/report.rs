@@ -32,6 +32,9 @@ pub struct WorkloadResult {
     /// runs on this machine: steadier than throughput on a busy machine, since it does not
     /// count the time the server waited for a core.
     pub server_cpu_us_per_item: Option<f64>,
+    /// The load generator's own CPU time per item (this process), in microseconds: what the
+    /// client took of the machine it shares with a local server.
+    pub client_cpu_us_per_item: Option<f64>,
     /// Items per second over the ceiling's requests per second (set once the ceiling ran).
     pub ratio_to_ceiling: Option<f64>,
     /// The first refusal, if any.
@@ -46,8 +49,7 @@ impl WorkloadResult {
         items_per_request: usize,
         mut tally: Tally,
         elapsed: Duration,
-        server_peak_rss_mib: Option<f64>,
-        server_cpu_secs: Option<f64>,
+        usage: Usage,
     ) -> WorkloadResult {
         tally.latencies.sort_unstable();
         let at = |q: f64| {
@@ -59,6 +61,8 @@ impl WorkloadResult {
             f64::from(tally.latencies[i]) / 1000.0
         };
         let secs = elapsed.as_secs_f64().max(1e-9);
+        let items = tally.ok as f64 * items_per_request as f64;
+        let per_item = |cpu_secs: f64| (items > 0.0).then(|| cpu_secs * 1e6 / items);
         let requests_per_sec = tally.ok as f64 / secs;
         WorkloadResult {
             workload,
@@ -72,15 +76,21 @@ impl WorkloadResult {
             p99_ms: at(0.99),
             p999_ms: at(0.999),
             max_ms: at(1.0),
-            server_peak_rss_mib,
-            server_cpu_us_per_item: server_cpu_secs
-                .filter(|_| tally.ok > 0)
-                .map(|c| c * 1e6 / (tally.ok as f64 * items_per_request as f64)),
+            server_peak_rss_mib: usage.server_peak_rss_mib,
+            server_cpu_us_per_item: usage.server_cpu_secs.and_then(per_item),
+            client_cpu_us_per_item: usage.client_cpu_secs.and_then(per_item),
             ratio_to_ceiling: None,
             first_error: tally.first_error,
             seconds: secs,
         }
     }
+}
+
+/// What a workload's run took of the machine, where it could be read.
+pub(crate) struct Usage {
+    pub(crate) server_peak_rss_mib: Option<f64>,
+    pub(crate) server_cpu_secs: Option<f64>,
+    pub(crate) client_cpu_secs: Option<f64>,
 }
 
 /// A whole run.
@@ -130,7 +140,7 @@ impl Report {
     /// The human-readable table.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{:<24} {:>5} {:>12} {:>9} {:>9} {:>9} {:>8} {:>9} {:>8} {:>7}\n",
+            "{:<24} {:>5} {:>12} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9} {:>7}\n",
             "workload",
             "conns",
             "ops/s",
@@ -139,7 +149,8 @@ impl Report {
             "p99.9 ms",
             "errors",
             "peak MiB",
-            "CPU µs",
+            "server µs",
+            "client µs",
             "ratio"
         );
         for r in &self.results {
@@ -149,7 +160,7 @@ impl Report {
                 ""
             };
             out.push_str(&format!(
-                "{:<24} {:>5} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>8} {:>9} {:>8} {:>7}\n",
+                "{:<24} {:>5} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>8} {:>9} {:>9} {:>9} {:>7}\n",
                 r.workload.name(),
                 r.connections,
                 format!("{:.0}{unit}", r.items_per_sec),
@@ -160,6 +171,8 @@ impl Report {
                 r.server_peak_rss_mib
                     .map_or("-".into(), |m| format!("{m:.0}")),
                 r.server_cpu_us_per_item
+                    .map_or("-".into(), |c| format!("{c:.1}")),
+                r.client_cpu_us_per_item
                     .map_or("-".into(), |c| format!("{c:.1}")),
                 r.ratio_to_ceiling.map_or("-".into(), |x| format!("{x:.2}")),
             ));

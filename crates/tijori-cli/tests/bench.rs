@@ -54,6 +54,7 @@ fn bench_runs_every_workload_and_reports_each() {
         assert!(r["server_peak_rss_mib"].as_f64().unwrap() > 0.0, "{r}");
         assert!(r["ratio_to_ceiling"].as_f64().unwrap() > 0.0, "{r}");
         assert!(r["server_cpu_us_per_item"].is_number(), "{r}");
+        assert!(r["client_cpu_us_per_item"].is_number(), "{r}");
         let (p50, p99) = (r["p50_ms"].as_f64().unwrap(), r["p99_ms"].as_f64().unwrap());
         assert!(p50 > 0.0 && p50 <= p99, "{r}");
     }
