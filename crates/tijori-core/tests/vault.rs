@@ -786,3 +786,50 @@ async fn a_node_that_missed_a_rotation_never_writes_under_the_old_key() {
     );
     assert_eq!(reveal(&other, &made.token).await.unwrap(), "after");
 }
+
+/// A batch whose key was rotated away by another node finds its rows refused: the commit that
+/// would have held its record held none of its tokens. The record is then not written with
+/// the tokens written again under the current key; it is left to the caller, and the tokens
+/// the caller gets are the ones that went in.
+#[tokio::test]
+async fn a_batch_that_meets_a_rotated_key_leaves_its_record_to_the_caller() {
+    let f = fixture("stale-batch").await;
+    let other = Vault::open(f.store.clone(), f.clock.clone(), VaultConfig::default())
+        .await
+        .unwrap();
+    let (provider, _) = DevKeyFile::load_or_create(&f.dir.join("root.key")).unwrap();
+    other.unseal(Arc::new(provider)).await.unwrap();
+    let tok = who(&[Role::Tokenizer]);
+    let auth = authorize::<Tokenize>(&tok).unwrap();
+    other.tokenize(&auth, req("text", "warm")).await.unwrap();
+    let admin = who(&[Role::Admin]);
+    f.vault
+        .rotate_key(
+            &authorize::<Manage>(&admin).unwrap(),
+            tijori_core::rotation::KeyKind::Data,
+        )
+        .await
+        .unwrap();
+    let active = f
+        .store
+        .active_data_key("data", "")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let before = f.store.audit_rows(0, 10_000).await.unwrap().len();
+    let draft = AuditEvent::system(0, "tokenize_batch", Outcome::Success, None);
+    let items = vec![Ok(req("text", "one")), Ok(req("text", "two"))];
+    let (out, recorded) = other
+        .tokenize_many_recorded(&auth, items, Some(draft))
+        .await
+        .unwrap();
+    assert!(!recorded, "the record did not go in with the tokens");
+    assert_eq!(f.store.audit_rows(0, 10_000).await.unwrap().len(), before);
+    for (answer, value) in out.iter().zip(["one", "two"]) {
+        let token = &answer.as_ref().unwrap().0.token;
+        let rec = f.store.token(token, f.clock.now()).await.unwrap().unwrap();
+        assert_eq!(rec.data_key_id, active, "written under the rotated-in key");
+        assert_eq!(reveal(&other, token).await.unwrap(), value);
+    }
+}
