@@ -2,8 +2,9 @@
 # What auditing costs (issue 5, point 6): runs `tijori bench` with the release build and with
 # the same source built with `--features unaudited-bench` (no audit records; dev vaults only),
 # in turn, round after round (which build goes first alternates), and prints for each workload
-# the ratio of audited to unaudited throughput in each round and the median cost. Alternating
-# matters: on a shared 2-core VM one build's throughput moves by ±15% between runs.
+# the ratio of audited to unaudited throughput in each round and the median cost, beside each
+# build's median server CPU time per item (steadier than throughput on a shared machine).
+# Alternating matters: on a shared 2-core VM one build's throughput moves by ±15% between runs.
 #
 #   scripts/audit-cost.sh [ROUNDS] [SECONDS]      default: 5 rounds, 4 s per workload
 #
@@ -49,7 +50,8 @@ def load(build, r):
     with open(f"{out}/{build}-{r}.json") as f:
         return {w["workload"]: w for w in json.load(f)["results"]}
 runs = [(load("audited", r), load("unaudited", r)) for r in range(1, rounds + 1)]
-print(f"{'workload':24} {'audited/s':>10} {'unaudited/s':>12}  ratio in each round{'':{max(0, 6 * rounds - 19)}}  median cost")
+print(f"{'workload':24} {'audited/s':>10} {'unaudited/s':>12}  ratio in each round{'':{max(0, 6 * rounds - 19)}}  median cost"
+      f"  server CPU µs/item: audited unaudited")
 for name in runs[0][0]:
     pairs = [(a[name]["items_per_sec"], u[name]["items_per_sec"]) for a, u in runs
              if name in u and u[name]["items_per_sec"] > 0]
@@ -61,7 +63,14 @@ for name in runs[0][0]:
     cost = 1 - statistics.median(ratios)
     flag = "  over a fifth" if cost > 0.2 else ""
     flag += f"  ({errors} errors)" if errors else ""
+    # The server's CPU time per item is steadier than throughput on a shared machine (it does
+    # not count waiting for a core): what auditing adds to each item, whatever the drift.
+    cpu = [statistics.median(x) if x else float("nan") for x in (
+        [r[name]["server_cpu_us_per_item"] for r, _ in runs if r[name].get("server_cpu_us_per_item")],
+        [r[name]["server_cpu_us_per_item"] for _, r in runs
+         if name in r and r[name].get("server_cpu_us_per_item")])]
     print(f"{name:24} {statistics.median(a for a, _ in pairs):10.0f} "
           f"{statistics.median(u for _, u in pairs):12.0f}  "
-          f"{' '.join(f'{r:5.2f}' for r in ratios):{max(19, 6 * rounds)}}  {cost:6.0%}{flag}")
+          f"{' '.join(f'{r:5.2f}' for r in ratios):{max(19, 6 * rounds)}}  {cost:6.0%}"
+          f"  {cpu[0]:8.1f} {cpu[1]:8.1f}{flag}")
 PY
