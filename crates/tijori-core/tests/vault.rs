@@ -716,17 +716,33 @@ async fn deterministic_tokens_stay_inside_their_tenant() {
     assert_eq!(again.0.token, theirs.token);
 }
 
+/// A second vault over the fixture's store, unsealed with its root key: another node.
+async fn another_node(f: &Fixture) -> Vault {
+    let other = Vault::open(f.store.clone(), f.clock.clone(), VaultConfig::default())
+        .await
+        .unwrap();
+    let (provider, _) = DevKeyFile::load_or_create(&f.dir.join("root.key")).unwrap();
+    other.unseal(Arc::new(provider)).await.unwrap();
+    other
+}
+
+/// The id of the vault-wide data key tokens are written under now.
+async fn active_data_key(f: &Fixture) -> i64 {
+    f.store
+        .active_data_key("data", "")
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
 /// Two vaults over one store stand for two nodes. When one rotates the data key (or erases a
 /// subject), the other, not yet told, still holds the old key: the store refuses its write,
 /// and it writes again under the current key. Nothing lands under a key rotated away.
 #[tokio::test]
 async fn a_node_that_missed_a_rotation_never_writes_under_the_old_key() {
     let f = fixture("stale").await;
-    let other = Vault::open(f.store.clone(), f.clock.clone(), VaultConfig::default())
-        .await
-        .unwrap();
-    let (provider, _) = DevKeyFile::load_or_create(&f.dir.join("root.key")).unwrap();
-    other.unseal(Arc::new(provider)).await.unwrap();
+    let other = another_node(&f).await;
     let tok = who(&[Role::Tokenizer]);
     let auth = authorize::<Tokenize>(&tok).unwrap();
     // Both hold the vault-wide key and a subject's key.
@@ -750,13 +766,7 @@ async fn a_node_that_missed_a_rotation_never_writes_under_the_old_key() {
         )
         .await
         .unwrap();
-    let active = f
-        .store
-        .active_data_key("data", "")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let active = active_data_key(&f).await;
     let (made, _) = other.tokenize(&auth, req("text", "after")).await.unwrap();
     let rec = f
         .store
@@ -787,18 +797,14 @@ async fn a_node_that_missed_a_rotation_never_writes_under_the_old_key() {
     assert_eq!(reveal(&other, &made.token).await.unwrap(), "after");
 }
 
-/// A batch whose key was rotated away by another node finds its rows refused: the commit that
-/// would have held its record held none of its tokens. The record is then not written with
-/// the tokens written again under the current key; it is left to the caller, and the tokens
-/// the caller gets are the ones that went in.
+/// A batch whose key another node rotated away finds its rows refused, so the commit offered
+/// its record holds none of its tokens and must not hold the record either. The retry under
+/// the current key does not take the record: it is left to the caller, who writes it after the
+/// answer, and the tokens answered are those that went in, under the current key.
 #[tokio::test]
 async fn a_batch_that_meets_a_rotated_key_leaves_its_record_to_the_caller() {
     let f = fixture("stale-batch").await;
-    let other = Vault::open(f.store.clone(), f.clock.clone(), VaultConfig::default())
-        .await
-        .unwrap();
-    let (provider, _) = DevKeyFile::load_or_create(&f.dir.join("root.key")).unwrap();
-    other.unseal(Arc::new(provider)).await.unwrap();
+    let other = another_node(&f).await;
     let tok = who(&[Role::Tokenizer]);
     let auth = authorize::<Tokenize>(&tok).unwrap();
     other.tokenize(&auth, req("text", "warm")).await.unwrap();
@@ -810,13 +816,7 @@ async fn a_batch_that_meets_a_rotated_key_leaves_its_record_to_the_caller() {
         )
         .await
         .unwrap();
-    let active = f
-        .store
-        .active_data_key("data", "")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let active = active_data_key(&f).await;
     let before = f.store.audit_rows(0, 10_000).await.unwrap().len();
     let draft = AuditEvent::system(0, "tokenize_batch", Outcome::Success, None);
     let items = vec![Ok(req("text", "one")), Ok(req("text", "two"))];
