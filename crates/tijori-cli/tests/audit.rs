@@ -42,38 +42,26 @@ fn every_request_leaves_a_record_without_values() {
     s.kill();
 
     let recs = records(&s.data_dir);
-    let by_id = |r: &tijori_testkit::Reply| {
-        let id = r.request_id.clone().unwrap();
-        recs.iter()
-            .find(|(_, v)| v["request_id"] == id.as_str())
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("no record of {id}"))
-    };
     assert!(recs.iter().any(|(_, v)| v["operation"] == "system.start"));
     // One record per request, also for a tokenize, whose record shares the token's commit.
     for reply in [&r, &reveal_reply, &denied, &mistaken, &forbidden] {
-        let id = reply.request_id.clone().unwrap();
-        let n = recs
-            .iter()
-            .filter(|(_, v)| v["request_id"] == id.as_str())
-            .count();
-        assert_eq!(n, 1, "{n} records of {id}");
+        only_record_of(&recs, reply);
     }
-    let t = by_id(&r);
+    let t = only_record_of(&recs, &r);
     assert_eq!(t["operation"], "tokenize");
     assert_eq!(t["outcome"], "success");
     assert_eq!(t["resource"], token.as_str());
     assert_eq!(t["data_type"], "card_number");
     assert!(t["principal_id"].as_str().unwrap().starts_with("prn_"));
     assert!(t["source"].as_str().unwrap().starts_with("127.0.0.1:"));
-    let d = by_id(&reveal_reply);
+    let d = only_record_of(&recs, &reveal_reply);
     assert_eq!(d["operation"], "detokenize");
     assert_eq!(d["resource"], token.as_str());
-    let u = by_id(&denied);
+    let u = only_record_of(&recs, &denied);
     assert_eq!(u["outcome"], "denied");
     assert_eq!(u["reason"], "unauthenticated");
     assert!(u["principal_id"].is_null());
-    let f = by_id(&forbidden);
+    let f = only_record_of(&recs, &forbidden);
     assert_eq!(
         (
             f["operation"].as_str(),
@@ -438,24 +426,14 @@ fn a_batch_leaves_one_record_naming_its_tokens() {
     s.kill();
 
     let recs = records(&s.data_dir);
-    let of = |r: &tijori_testkit::Reply| {
-        let id = r.request_id.clone().unwrap();
-        let mine: Vec<Value> = recs
-            .iter()
-            .filter(|(_, v)| v["request_id"] == id.as_str())
-            .map(|(_, v)| v.clone())
-            .collect();
-        assert_eq!(mine.len(), 1, "records of {id}: {mine:?}");
-        mine.into_iter().next().unwrap()
-    };
-    let m = of(&mixed);
+    let m = only_record_of(&recs, &mixed);
     assert_eq!(m["operation"], "tokenize_batch");
     assert_eq!(m["outcome"], "success");
     assert_eq!(m["resource"], answered.join(",").as_str());
     assert_eq!(m["data_type"], "card_number,iban");
     // The three values that parsed, each as an HMAC; never a value itself.
     assert_eq!(m["value_hmacs"].as_array().map(Vec::len), Some(3), "{m}");
-    let o = of(&old_only);
+    let o = only_record_of(&recs, &old_only);
     assert_eq!(o["resource"], existing.as_str());
     assert_eq!(o["data_type"], "card_number");
     for (_, v) in &recs {

@@ -8,6 +8,19 @@ use serde_json::Value;
 
 use super::*;
 
+/// The one record of the request that answered `reply`, among `recs` (from [`records`]); a
+/// request with no record, or with more than one, fails the test.
+pub fn only_record_of(recs: &[(i64, Value)], reply: &tijori_testkit::Reply) -> Value {
+    let id = reply.request_id.clone().unwrap();
+    let mine: Vec<&Value> = recs
+        .iter()
+        .filter(|(_, v)| v["request_id"] == id.as_str())
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(mine.len(), 1, "records of {id}: {mine:?}");
+    mine[0].clone()
+}
+
 /// The audit records of a server's vault, from its SQLite file, or from its PostgreSQL schema
 /// when the tests run on PostgreSQL (`TIJORI_TEST_DATABASE_URL`).
 pub fn records(dir: &Path) -> Vec<(i64, Value)> {
