@@ -65,12 +65,12 @@ for name in runs[0][0]:
     flag += f"  ({errors} errors)" if errors else ""
     # The server's CPU time per item is steadier than throughput on a shared machine (it does
     # not count waiting for a core): what auditing adds to each item, whatever the drift.
-    cpu = [statistics.median(x) if x else float("nan") for x in (
-        [r[name]["server_cpu_us_per_item"] for r, _ in runs if r[name].get("server_cpu_us_per_item")],
-        [r[name]["server_cpu_us_per_item"] for _, r in runs
-         if name in r and r[name].get("server_cpu_us_per_item")])]
+    def cpu(reports):
+        xs = [r[name]["server_cpu_us_per_item"] for r in reports
+              if r.get(name, {}).get("server_cpu_us_per_item")]
+        return statistics.median(xs) if xs else float("nan")
     print(f"{name:24} {statistics.median(a for a, _ in pairs):10.0f} "
           f"{statistics.median(u for _, u in pairs):12.0f}  "
           f"{' '.join(f'{r:5.2f}' for r in ratios):{max(19, 6 * rounds)}}  {cost:6.0%}"
-          f"  {cpu[0]:8.1f} {cpu[1]:8.1f}{flag}")
+          f"  {cpu(a for a, _ in runs):8.1f} {cpu(u for _, u in runs):8.1f}{flag}")
 PY
