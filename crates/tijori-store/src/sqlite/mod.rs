@@ -27,6 +27,9 @@ use writer::{Log, Writer};
 /// File name of the database inside the data dir.
 pub const DB_FILE: &str = "tijori.sqlite3";
 
+/// Page size of a new vault file (see [`SqliteStore::open`]).
+const PAGE_SIZE: i64 = 8192;
+
 /// The embedded store.
 pub struct SqliteStore {
     /// `None` when opened read-only (forensic tools): every write answers `Unavailable`.
@@ -64,6 +67,13 @@ impl SqliteStore {
         let path = data_dir.join(DB_FILE);
         private_file(&path)?;
         let mut conn = Connection::open(&path)?;
+        // A new file takes 8 KiB pages (SQLite's default is 4): a batch of tokens then fills
+        // half as many pages, so the writer, which bounds batch tokenize, makes fewer page
+        // splits and log writes for it. Measured: the server's CPU an item 4-10% lower, 4-7%
+        // more items/s, single requests unchanged (BENCHMARKS.md). Only a new, empty file can
+        // take it, and only before it is put in WAL mode; an older vault's file keeps the
+        // pages it has (changing them would mean a VACUUM of it all).
+        conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         // WAL lets readers run beside the writer; FULL makes each commit durable before it is
         // acknowledged (NORMAL could lose the last commits on power loss).
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -544,6 +554,40 @@ impl crate::ChangeFeed for SqliteStore {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // tests
+
+    use super::*;
+
+    fn page_size(dir: &Path) -> i64 {
+        Connection::open(dir.join(DB_FILE))
+            .unwrap()
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// The page size is set where it can still take effect (a new file, before WAL mode), and
+    /// a vault made with SQLite's default keeps it and opens as before.
+    #[tokio::test]
+    async fn a_new_vault_file_takes_8_kib_pages_and_an_older_one_keeps_its_own() {
+        let root = std::env::temp_dir().join(format!("tijori-pages-{}", std::process::id()));
+        let (new, old) = (root.join("new"), root.join("old"));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&new).unwrap();
+        std::fs::create_dir_all(&old).unwrap();
+
+        drop(SqliteStore::open(&new).unwrap());
+        assert_eq!(page_size(&new), PAGE_SIZE);
+
+        let conn = Connection::open(old.join(DB_FILE)).unwrap();
+        conn.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; VACUUM")
+            .unwrap();
+        drop(conn);
+        let store = SqliteStore::open(&old).unwrap();
+        store.set_meta("k", "v").await.unwrap();
+        assert_eq!(store.meta("k").await.unwrap().as_deref(), Some("v"));
+        drop(store);
+        assert_eq!(page_size(&old), 4096);
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     /// `.cargo/config.toml` builds the bundled SQLite without global memory statistics and with
     /// a page cache per connection (its notes say why: with one cache for all, the readers'
