@@ -107,13 +107,8 @@ impl Bench {
             tally.merge(part);
         }
         let elapsed = started.elapsed();
-        let cpu = pid
-            .and_then(report::cpu_seconds)
-            .zip(cpu_before)
-            .map(|(after, before)| after - before);
-        let client_cpu = report::cpu_seconds(std::process::id())
-            .zip(client_before)
-            .map(|(after, before)| after - before);
+        let cpu = report::cpu_since(pid, cpu_before);
+        let client_cpu = report::cpu_since(Some(std::process::id()), client_before);
         let items = if batch { self.config.batch_size } else { 1 };
         Ok(WorkloadResult::new(
             workload,

@@ -214,3 +214,11 @@ pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) / 100.0)
 }
+
+/// The CPU seconds process `pid` has used since `before`, a reading of [`cpu_seconds`]; none
+/// where either reading could not be taken.
+pub(crate) fn cpu_since(pid: Option<u32>, before: Option<f64>) -> Option<f64> {
+    pid.and_then(cpu_seconds)
+        .zip(before)
+        .map(|(after, before)| after - before)
+}
