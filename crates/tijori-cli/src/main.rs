@@ -14,22 +14,23 @@ mod remote;
 mod server;
 mod storage;
 
-/// jemalloc instead of glibc's allocator for the Rust side (SQLite keeps the C library's). A
-/// request allocates on one thread and is often freed on another (the writer, the runtime's
-/// other worker), where glibc's arenas spend their time in `malloc_consolidate` and lock
-/// traffic: with jemalloc the server's CPU a batch item fell from 6.2-6.7 µs to 5.2-5.3 and
-/// batch tokenize rose from 208,000-225,000 to 254,000-260,000 items/s, a million-row import
-/// from 6.7-7.0 s to 5.6-5.7 s; single requests gained less (BENCHMARKS.md). Its freed pages
-/// go back to the OS after 300 ms (.cargo/config.toml), which keeps the import's peak RSS at
-/// 158-162 MiB (204 with jemalloc's default of 10 s, 151-154 with glibc).
-#[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// jemalloc instead of glibc's allocator for the Rust side (SQLite keeps the C library's). A
+/// request allocates on one thread and is often freed on another (the writer, the runtime's
+/// other worker), and there glibc's allocator took about a tenth of the request threads' time
+/// (`malloc_consolidate` among it). With jemalloc the server's CPU a batch item fell from
+/// 6.2-6.7 µs to 5.2-5.3, batch tokenize rose from 208,000-225,000 to 254,000-260,000
+/// items/s and a million-row import took 5.6-5.7 s instead of 6.7-7.0; single requests gained
+/// less (BENCHMARKS.md). Its freed pages go back to the OS after 300 ms (.cargo/config.toml),
+/// which keeps the import's peak RSS at 158-162 MiB (204 with jemalloc's default of 10 s,
+/// 151-154 with glibc).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Tijori: a self-hosted data-privacy vault for payment data.
 ///
