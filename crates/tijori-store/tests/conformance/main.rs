@@ -151,6 +151,7 @@ macro_rules! conformance {
 conformance! {
     audit::audit => sqlite_audit, pg_audit;
     tokens::tokens => sqlite_tokens, pg_tokens;
+    tokens::audited_inserts => sqlite_audited_inserts, pg_audited_inserts;
     tokens::expiry => sqlite_expiry, pg_expiry;
     tokens::erasure => sqlite_erasure, pg_erasure;
     tokens::keys => sqlite_keys, pg_keys;

@@ -1,9 +1,63 @@
 //! Tokens and keys: inserts and their outcomes, expiry, erasure, data-key creation, rotation,
 //! rewrapping and the key report.
 
-use tijori_store::{DataKeyRecord, Erased, InsertOutcome, KekRecord, Store, TokenRecord};
+use tijori_store::{
+    AuditWith, DataKeyRecord, Erased, InsertOutcome, KekRecord, Store, TokenRecord,
+};
 
 use crate::{record, with_key};
+
+/// A record offered with a write joins its commit only when the outcomes are the ones it
+/// describes. With a token string taken it stays out (the caller appends a record of its own
+/// once its retries are done), and the item that did go in still stands.
+pub(crate) async fn audited_inserts(s: &dyn Store) {
+    let key = with_key(s).await;
+    // The service's rule: a record of `n` new tokens, made only if all `n` went in.
+    let of_new = |n: usize| AuditWith {
+        records: Box::new(move |outcomes: &[InsertOutcome]| {
+            let all = outcomes.len() == n && outcomes.iter().all(|o| *o == InsertOutcome::Inserted);
+            if all {
+                vec![format!("{n} new")]
+            } else {
+                Vec::new()
+            }
+        }),
+        chain: crate::audit::chain,
+    };
+    let (out, joined) = s
+        .insert_tokens_audited(vec![record("t1", key, None, None)], 100, of_new(1))
+        .await
+        .unwrap();
+    assert_eq!(out, vec![InsertOutcome::Inserted]);
+    assert_eq!(joined, s.joins_audit());
+    let trail =
+        |rows: Vec<tijori_store::AuditRow>| rows.into_iter().map(|r| r.record).collect::<Vec<_>>();
+    let expected: Vec<String> = if s.joins_audit() {
+        vec!["1 new".into()]
+    } else {
+        Vec::new()
+    };
+    assert_eq!(trail(s.audit_rows(0, 10).await.unwrap()), expected);
+
+    let (out, joined) = s
+        .insert_tokens_audited(
+            vec![record("t1", key, None, None), record("t2", key, None, None)],
+            100,
+            of_new(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![InsertOutcome::TokenTaken, InsertOutcome::Inserted]
+    );
+    assert!(
+        !joined,
+        "a record of two new tokens joined a commit that made one"
+    );
+    assert_eq!(trail(s.audit_rows(0, 10).await.unwrap()), expected);
+    assert!(s.token("t2", 100).await.unwrap().is_some());
+}
 
 pub(crate) async fn tokens(s: &dyn Store) {
     let key = with_key(s).await;
