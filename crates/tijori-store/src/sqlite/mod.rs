@@ -556,6 +556,7 @@ mod tests {
     #![allow(clippy::unwrap_used)] // tests
 
     use super::*;
+    use crate::AuditStore;
 
     fn page_size(dir: &Path) -> i64 {
         Connection::open(dir.join(DB_FILE))
@@ -587,6 +588,39 @@ mod tests {
         drop(store);
         assert_eq!(page_size(&old), 4096);
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// The records of reads go into the trail's file alone: while another connection holds the
+    /// vault's file for writing, they still commit (an IMMEDIATE transaction would wait for
+    /// that lock, then fail).
+    #[tokio::test]
+    async fn audit_appends_do_not_wait_for_the_vault_files_write_lock() {
+        fn chain(prev: &[u8], seq: i64, record: &str) -> Vec<u8> {
+            [prev, &seq.to_be_bytes(), record.as_bytes()].concat()
+        }
+        let dir = std::env::temp_dir().join(format!("tijori-locks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::open(&dir).unwrap();
+
+        let holder = Connection::open(dir.join(DB_FILE)).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let other = Connection::open(dir.join(DB_FILE)).unwrap();
+        other.busy_timeout(std::time::Duration::ZERO).unwrap();
+        assert!(
+            other.execute_batch("BEGIN IMMEDIATE").is_err(),
+            "the vault's file is not locked; the test proves nothing"
+        );
+
+        let seqs = store
+            .append_audit(vec!["a".into(), "b".into()], chain)
+            .await
+            .unwrap();
+        assert_eq!(seqs, vec![1, 2]);
+        assert_eq!(store.audit_head().await.unwrap().unwrap().seq, 2);
+        holder.execute_batch("ROLLBACK").unwrap();
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// `.cargo/config.toml` builds the bundled SQLite without global memory statistics and with
