@@ -75,20 +75,12 @@ cleanup() {
 }
 trap cleanup EXIT
 ROOT="root-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
-: > "$WORK/server.log" # before the loop below reads it
-RUST_LOG=warn "$TIJORI_BIN" server --dev --dev-root-token "$ROOT" --data-dir "$WORK/data" \
-  --listen 127.0.0.1:0 > "$WORK/server.log" 2>&1 &
-SERVER=$!
-URL=""
-for _ in $(seq 600); do
-  URL=$(sed -n 's#.*listening on \(http://[^ ]*\).*#\1#p' "$WORK/server.log" | head -n 1)
-  [ -n "$URL" ] && break
-  kill -0 "$SERVER" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$URL" ]; then
-  say "the server did not start:"; cat "$WORK/server.log" >&2; exit 1
-fi
+# shellcheck source=scripts/dev-server.sh
+. scripts/dev-server.sh
+start_dev_server "$TIJORI_BIN" "$ROOT" "$WORK/data" "$WORK/server.log" ||
+  { SERVER=$DEV_SERVER_PID; exit 1; }
+SERVER=$DEV_SERVER_PID
+URL=$DEV_SERVER_URL
 say "dev vault at $URL"
 
 # 4. The credential: a service principal with every built-in role that has rights (admin:

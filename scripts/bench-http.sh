@@ -15,7 +15,6 @@
 set -euo pipefail
 BIN=${1:-target/release/tijori}
 SECS=${2:-6}
-PORT=${PORT:-7455}
 NODES=${NODES:-1}
 TOKENS=${TOKENS:-1}
 ROOT=bench-root-token
@@ -37,22 +36,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# shellcheck source=scripts/dev-server.sh
+. "$(dirname "$0")/dev-server.sh"
+URLS=()
 for n in $(seq 0 $((NODES - 1))); do
-  RUST_LOG=warn "$BIN" server --dev --dev-root-token "$ROOT" --data-dir "$WORK/data" \
-    --listen "127.0.0.1:$((PORT + n))" "${STORE_ARGS[@]}" > "$WORK/server-$n.log" 2>&1 &
-  SERVERS+=($!)
-  for _ in $(seq 100); do curl -sf "localhost:$((PORT + n))/v1/health" >/dev/null && break; sleep 0.1; done
+  start_dev_server "$BIN" "$ROOT" "$WORK/data" "$WORK/server-$n.log" "${STORE_ARGS[@]}" ||
+    { SERVERS+=("$DEV_SERVER_PID"); exit 1; }
+  SERVERS+=("$DEV_SERVER_PID")
+  URLS+=("$DEV_SERVER_URL")
 done
 
 json() { python3 -c "import sys,json;print(json.load(sys.stdin)[\"$1\"])"; }
-KEY=$(curl -sf -X POST "localhost:$PORT/v1/principals" -H "Authorization: Bearer $ROOT" \
+KEY=$(curl -sf -X POST "${URLS[0]}/v1/principals" -H "Authorization: Bearer $ROOT" \
   -d '{"name":"bench","roles":["revealer"]}' | json api_key)
-TOKEN=$(curl -sf -X POST "localhost:$PORT/v1/tokens" -H "Authorization: Bearer $KEY" \
+TOKEN=$(curl -sf -X POST "${URLS[0]}/v1/tokens" -H "Authorization: Bearer $KEY" \
   -d '{"type":"card_number","value":"4111111111111111"}' | json token)
 # Every node knows the principal before it is driven.
 for n in $(seq 0 $((NODES - 1))); do
   for _ in $(seq 100); do
-    curl -sf "localhost:$((PORT + n))/v1/auth/session" -H "Authorization: Bearer $KEY" >/dev/null && break
+    curl -sf "${URLS[n]}/v1/auth/session" -H "Authorization: Bearer $KEY" >/dev/null && break
     sleep 0.05
   done
 done
@@ -62,9 +64,9 @@ done
 PICK=""
 if [ "$TOKENS" -gt 1 ]; then
   PICK="$WORK/pick.lua"
-  python3 - "$PORT" "$KEY" "$TOKENS" "$(dirname "$0")" > "$PICK" <<'PY'
+  python3 - "${URLS[0]}" "$KEY" "$TOKENS" "$(dirname "$0")" > "$PICK" <<'PY'
 import json, random, sys, urllib.request
-port, key, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+url, key, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 sys.dont_write_bytecode = True  # no __pycache__ in the repository
 sys.path.insert(0, sys.argv[4])
 from cards import card
@@ -73,7 +75,7 @@ tokens = []
 while len(tokens) < n:
     items = [{"type": "card_number", "value": card(rng)} for _ in range(min(1000, n - len(tokens)))]
     req = urllib.request.Request(
-        f"http://127.0.0.1:{port}/v1/tokens/batch",
+        f"{url}/v1/tokens/batch",
         data=json.dumps({"items": items}).encode(),
         headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})
     tokens += [i["token"] for i in json.load(urllib.request.urlopen(req))["items"]]
@@ -94,7 +96,7 @@ LUA
   local conns=$(( ${CONNS:-64} / NODES )) threads=$(( NODES > 1 ? 1 : 2 )) drivers=()
   for n in $(seq 0 $((NODES - 1))); do
     wrk -t"$threads" -c"$conns" -d"${SECS}s" --latency -s "$WORK/$1.lua" \
-      "http://127.0.0.1:$((PORT + n))$2" > "$WORK/$1-$n.out" &
+      "${URLS[n]}$2" > "$WORK/$1-$n.out" &
     drivers+=($!)
   done
   wait "${drivers[@]}"

@@ -8,7 +8,6 @@
 set -euo pipefail
 BIN=${1:-target/release/tijori}
 ROWS=${2:-1000000}
-PORT=${PORT:-7456}
 ROOT=bench-root-token
 WORK=$(mktemp -d)
 SERVER=""
@@ -31,13 +30,14 @@ with open(path, "w") as f:
         f.write(f"{i},{card(rng)}\n")
 PY
 
-RUST_LOG=warn "$BIN" server --dev --dev-root-token "$ROOT" --data-dir "$WORK/data" \
-  --listen "127.0.0.1:$PORT" > "$WORK/server.log" 2>&1 &
-SERVER=$!
-for _ in $(seq 100); do curl -sf "localhost:$PORT/v1/health" >/dev/null && break; sleep 0.1; done
-KEY=$(curl -sf -X POST "localhost:$PORT/v1/principals" -H "Authorization: Bearer $ROOT" \
+# shellcheck source=scripts/dev-server.sh
+. "$(dirname "$0")/dev-server.sh"
+start_dev_server "$BIN" "$ROOT" "$WORK/data" "$WORK/server.log" ||
+  { SERVER=$DEV_SERVER_PID; exit 1; }
+SERVER=$DEV_SERVER_PID
+KEY=$(curl -sf -X POST "$DEV_SERVER_URL/v1/principals" -H "Authorization: Bearer $ROOT" \
   -d '{"name":"import","roles":["tokenizer"]}' | python3 -c 'import sys,json;print(json.load(sys.stdin)["api_key"])')
 
-/usr/bin/time -f "import client: user %U s, sys %S s" "$BIN" import --addr "http://127.0.0.1:$PORT" --token "$KEY" --type card_number --column pan \
+/usr/bin/time -f "import client: user %U s, sys %S s" "$BIN" import --addr "$DEV_SERVER_URL" --token "$KEY" --type card_number --column pan \
   --out "$WORK/cards.tokens.csv" "$WORK/cards.csv" > /dev/null
 echo "server peak RSS: $(awk '/VmHWM/{printf "%.0f MiB", $2/1024}' /proc/$SERVER/status)"
