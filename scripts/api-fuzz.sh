@@ -77,8 +77,7 @@ trap cleanup EXIT
 ROOT="root-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 # shellcheck source=scripts/dev-server.sh
 . scripts/dev-server.sh
-start_dev_server "$TIJORI_BIN" "$ROOT" "$WORK/data" "$WORK/server.log" ||
-  { SERVER=$DEV_SERVER_PID; exit 1; }
+start_dev_server "$TIJORI_BIN" "$ROOT" "$WORK/data" "$WORK/server.log"
 SERVER=$DEV_SERVER_PID
 URL=$DEV_SERVER_URL
 say "dev vault at $URL"

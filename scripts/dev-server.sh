@@ -2,9 +2,10 @@
 #
 # start_dev_server BIN ROOT_TOKEN DATA_DIR LOG [SERVER_ARGS...]
 #   Starts `BIN server --dev` in the background on a port the OS picks, so that a server left
-#   running elsewhere is never the one driven or measured. Sets DEV_SERVER_PID at once (for the
-#   caller's cleanup) and DEV_SERVER_URL (http://127.0.0.1:PORT) once the server says where it
-#   listens. If it exits first, or has not said so within 60 s, prints its log and fails.
+#   running elsewhere is never the one driven or measured. Sets DEV_SERVER_PID (the caller
+#   stops it) and DEV_SERVER_URL (http://127.0.0.1:PORT) once the server says where it
+#   listens. If it exits first, or has not said so within 60 s, stops it, prints its log and
+#   fails, leaving nothing running.
 start_dev_server() {
   local bin=$1 root=$2 dir=$3 log=$4
   shift 4
@@ -19,6 +20,8 @@ start_dev_server() {
     kill -0 "$DEV_SERVER_PID" 2>/dev/null || break
     sleep 0.1
   done
+  kill "$DEV_SERVER_PID" 2>/dev/null || true
+  wait "$DEV_SERVER_PID" 2>/dev/null || true
   echo "the dev server did not start; its log:" >&2
   cat "$log" >&2
   return 1

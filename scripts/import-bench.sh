@@ -32,8 +32,7 @@ PY
 
 # shellcheck source=scripts/dev-server.sh
 . "$(dirname "$0")/dev-server.sh"
-start_dev_server "$BIN" "$ROOT" "$WORK/data" "$WORK/server.log" ||
-  { SERVER=$DEV_SERVER_PID; exit 1; }
+start_dev_server "$BIN" "$ROOT" "$WORK/data" "$WORK/server.log"
 SERVER=$DEV_SERVER_PID
 KEY=$(curl -sf -X POST "$DEV_SERVER_URL/v1/principals" -H "Authorization: Bearer $ROOT" \
   -d '{"name":"import","roles":["tokenizer"]}' | python3 -c 'import sys,json;print(json.load(sys.stdin)["api_key"])')
