@@ -8,7 +8,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use tijori_core::import::{
-    batch_request, count_data_rows, csv_line, resolve_column, tokenized_row, ImportReader, Progress,
+    batch_request, count_data_rows, csv_line, resolve_column, tokenized_row, ImportReader,
+    Progress, RunKey,
 };
 use tijori_fuzz::{split_at_byte, split_first};
 
@@ -28,8 +29,15 @@ fuzz_target!(|data: &[u8]| {
     let column = String::from_utf8_lossy(column);
     let batch = 1 + usize::from(batch % 16);
 
-    if let Some(p) = Progress::parse(&column) {
-        assert_eq!(Progress::parse(&p.to_text()), Some(p));
+    let run_key = RunKey::generate().expect("the OS CSPRNG");
+    if let Some((p, key)) = Progress::parse(&column) {
+        let key = key.as_ref().unwrap_or(&run_key);
+        let (again, again_key) = Progress::parse(&p.to_text(key)).expect("its own text parses");
+        assert_eq!(again, p);
+        assert!(
+            again_key.as_ref() == Some(key),
+            "the key does not read back"
+        );
     }
     let _ = count_data_rows(file);
 
@@ -59,7 +67,7 @@ fuzz_target!(|data: &[u8]| {
         }
         assert!(rows.len() <= batch);
         let values: Vec<&str> = rows.iter().map(|r| reader.value(r)).collect();
-        let req = batch_request("card_number", "random", false, &values);
+        let req = batch_request(&run_key, "card_number", "random", false, &values);
         let body: serde_json::Value = serde_json::from_str(&req.body).expect("the body is JSON");
         let items = body["items"].as_array().expect("items");
         assert_eq!(items.len(), values.len());

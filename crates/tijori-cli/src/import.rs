@@ -7,8 +7,9 @@
 //! Resumable: after every batch the output is flushed and synced, then a progress file records
 //! how many input rows and output bytes are done. A run that finds the progress file truncates
 //! the output to what it records and carries on from there. Each batch is sent with an
-//! `Idempotency-Key` made from its content, so a batch sent again after a crash gets the same
-//! tokens rather than new ones.
+//! `Idempotency-Key` made from its content under the run's own key (kept in the progress
+//! file, owner-only), so a batch sent again after a crash gets the same tokens rather than new
+//! ones.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
@@ -19,7 +20,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use tijori_core::import::{
     batch_request, count_data_rows, csv_line, item_outcome, tokenized_row, ImportError,
-    ImportReader, Progress,
+    ImportReader, Progress, RunKey,
 };
 
 use crate::remote::{answer, request};
@@ -56,9 +57,9 @@ pub(crate) struct ImportArgs {
 }
 
 /// The progress file of an earlier run, if there is one.
-fn read_progress(path: &Path) -> Result<Option<Progress>> {
+fn read_progress(path: &Path) -> Result<Option<(Progress, Option<RunKey>)>> {
     let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+        Ok(t) => zeroize::Zeroizing::new(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
@@ -72,10 +73,17 @@ fn read_progress(path: &Path) -> Result<Option<Progress>> {
 }
 
 /// Written to a temporary file and renamed: a crash leaves the old or the new, whole.
-fn write_progress(progress: &Progress, path: &Path) -> Result<()> {
+/// Owner-only: it holds the run's key.
+fn write_progress(progress: &Progress, key: &RunKey, path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("progress.tmp");
-    let mut f = File::create(&tmp)?;
-    f.write_all(progress.to_text().as_bytes())?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(progress.to_text(key).as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;
     Ok(())
@@ -104,7 +112,20 @@ pub(crate) fn run(args: &ImportArgs) -> Result<()> {
         e => anyhow::Error::from(e).context(format!("reading {}", args.file.display())),
     })?;
     let column = reader.column();
-    let mut done = read_progress(&progress_path)?.unwrap_or_default();
+    let (mut done, key) = read_progress(&progress_path)?.unwrap_or_default();
+    let key = match key {
+        Some(key) => key,
+        None => {
+            if done.rows > 0 {
+                eprintln!(
+                    "this run was begun by an older tijori; it goes on under a key of its own, \
+                     so the rows of a batch in flight when it stopped get new tokens (the first \
+                     ones stay unused)"
+                );
+            }
+            RunKey::generate()?
+        }
+    };
     let mut out = OpenOptions::new()
         .create(true)
         .read(true)
@@ -119,10 +140,14 @@ pub(crate) fn run(args: &ImportArgs) -> Result<()> {
         .create(true)
         .append(true)
         .open(&rejects_path)?;
-    if done.rows == 0 {
+    if done.out_bytes == 0 {
+        // The header, then the progress file with the run's key, before any batch is sent: a
+        // run stopped during its first batch resumes under the same key.
         let head = csv_line(reader.headers())?;
         out.write_all(&head)?;
+        out.sync_data()?;
         done.out_bytes = head.len() as u64;
+        write_progress(&done, &key, &progress_path)?;
     } else {
         eprintln!(
             "resuming after {} rows ({})",
@@ -143,7 +168,8 @@ pub(crate) fn run(args: &ImportArgs) -> Result<()> {
             let last = rows.is_empty();
             if !last {
                 let values: Vec<String> = rows.iter().map(|r| reader.value(r).to_owned()).collect();
-                in_flight.push_back((rows, scope.spawn(move || tokenize(args, &values))));
+                let key = &key;
+                in_flight.push_back((rows, scope.spawn(move || tokenize(args, key, &values))));
             }
             if in_flight.len() < args.parallel as usize && !last {
                 continue;
@@ -172,7 +198,7 @@ pub(crate) fn run(args: &ImportArgs) -> Result<()> {
             rejects.sync_data()?;
             done.rows += rows.len() as u64;
             done.out_bytes += bytes.len() as u64;
-            write_progress(&done, &progress_path)?;
+            write_progress(&done, &key, &progress_path)?;
             let rate = (done.rows - first) as f64 / started.elapsed().as_secs_f64().max(1e-6);
             eprint!(
                 "\rimported {} of {total} rows ({rate:.0} rows/s)   ",
@@ -195,10 +221,16 @@ pub(crate) fn run(args: &ImportArgs) -> Result<()> {
 }
 
 /// One batch through `POST /v1/tokens/batch`, answered item by item.
-fn tokenize(args: &ImportArgs, values: &[String]) -> Result<Vec<Value>> {
+fn tokenize(args: &ImportArgs, key: &RunKey, values: &[String]) -> Result<Vec<Value>> {
     // The same batch sent again (after a crash) gets the first answer: no new tokens.
     let values: Vec<&str> = values.iter().map(String::as_str).collect();
-    let batch = batch_request(&args.data_type, &args.format, args.deterministic, &values);
+    let batch = batch_request(
+        key,
+        &args.data_type,
+        &args.format,
+        args.deterministic,
+        &values,
+    );
     let mut resp = answer(
         request(&args.remote, "POST", "/v1/tokens/batch")
             .set("Idempotency-Key", &batch.idempotency_key)

@@ -1,7 +1,7 @@
 //! `tijori import`, black-box: a CSV of card numbers becomes the same rows with tokens, each
 //! revealing its card; rejected rows are listed by number and reason, never by value; and a
 //! run interrupted after a batch resumes where it stopped, with the very same tokens (each
-//! batch carries an idempotency key).
+//! batch carries an idempotency key, keyed with the run's own key from the progress file).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
 mod common;
@@ -56,6 +56,11 @@ fn a_card_column_becomes_tokens_and_a_run_resumes() {
     let mut full_args = args.to_vec();
     let (input_s, out_s) = (input.to_str().unwrap(), out_path.to_str().unwrap());
     full_args.extend([input_s, "--out", out_s]);
+    // The run's key, known to the test: a progress file of nothing done yet, as a run writes
+    // before its first batch.
+    let run_key = "5a".repeat(32);
+    let progress = out_path.with_extension("progress");
+    std::fs::write(&progress, format!("0 0 0 {run_key}\n")).unwrap();
     let (ok, stdout, stderr) = import(&s, &key, &full_args);
     assert!(ok, "{stderr}");
     assert_eq!(stdout.trim(), out_s);
@@ -95,16 +100,16 @@ fn a_card_column_becomes_tokens_and_a_run_resumes() {
     assert!(!rejected.contains("4111"), "no value in the rejects");
 
     // A crash after the first batch: the progress file says 1000 rows, and the output has a
-    // torn tail past what it records. Run again: the same output, byte for byte.
+    // torn tail past what it records. Run again: the same output, byte for byte (the batches
+    // go again under the run's key, so the server answers them as the first time).
     let after_first: usize = first.lines().take(1 + 998).map(|l| l.len() + 1).sum();
-    std::fs::write(
-        out_path.with_extension("progress"),
-        format!("1000 {after_first} 2\n"),
-    )
-    .unwrap();
-    let mut torn = first.as_bytes()[..after_first].to_vec();
-    torn.extend_from_slice(b"1000,half-writ");
-    std::fs::write(&out_path, torn).unwrap();
+    let torn = |out: &str| {
+        let mut torn = out.as_bytes()[..after_first].to_vec();
+        torn.extend_from_slice(b"1000,half-writ");
+        std::fs::write(&out_path, torn).unwrap();
+    };
+    std::fs::write(&progress, format!("1000 {after_first} 2 {run_key}\n")).unwrap();
+    torn(&first);
     let (ok, _, stderr) = import(&s, &key, &full_args);
     assert!(ok, "{stderr}");
     assert!(stderr.contains("resuming after 1000 rows"), "{stderr}");
@@ -113,7 +118,29 @@ fn a_card_column_becomes_tokens_and_a_run_resumes() {
         first,
         "same rows, same tokens"
     );
-    assert!(!out_path.with_extension("progress").exists());
+    assert!(!progress.exists());
+
+    // The progress file of a tijori before run keys: the run goes on under a new key, says so,
+    // and the rows after the first thousand get tokens of their own, revealing the same cards.
+    std::fs::write(&progress, format!("1000 {after_first} 2\n")).unwrap();
+    torn(&first);
+    let (ok, _, stderr) = import(&s, &key, &full_args);
+    assert!(
+        ok && stderr.contains("begun by an older tijori"),
+        "{stderr}"
+    );
+    let second = std::fs::read_to_string(&out_path).unwrap();
+    assert_eq!(second[..after_first], first[..after_first]);
+    assert_eq!(second.lines().count(), first.lines().count());
+    let (a, b) = (
+        first.lines().nth(1_500).unwrap(),
+        second.lines().nth(1_500).unwrap(),
+    );
+    assert_ne!(a, b, "new tokens after the first batch");
+    let token = b.split(',').nth(1).unwrap();
+    let r = s.post("/v1/detokenize", Some(&key), &json!({"tokens": [token]}));
+    let i: usize = b.split(',').next().unwrap().parse().unwrap();
+    assert_eq!(r.json["items"][0]["value"], cards[i].as_str());
 
     // Wrong column, no right to tokenize: clear errors.
     let mut bad = args.to_vec();

@@ -95,9 +95,47 @@ pub fn resolve_column(headers: &StringRecord, column: &str) -> Option<usize> {
     }
 }
 
-/// One batch's `POST /v1/tokens/batch` body, and the `Idempotency-Key` that makes a batch
-/// sent again (after a crash) get the first answer instead of new tokens: it is derived from
-/// the body.
+/// The secret of one run, kept in its progress file: a batch's `Idempotency-Key` is an HMAC of
+/// the batch's body under it, so the same batch sent again (after a crash) gets the first
+/// answer instead of new tokens. Keyed, because the server keeps idempotency keys as they come
+/// for a day beside each answer's masked values: an unkeyed hash of a batch of one card (whose
+/// masked form leaves about 10^5 candidates) or of one mobile number would give the value away
+/// to whoever reads that table or a backup of it.
+pub struct RunKey(tijori_crypto::SecretKey);
+
+impl RunKey {
+    /// A fresh key from the operating system's CSPRNG.
+    pub fn generate() -> Result<RunKey, tijori_crypto::CryptoError> {
+        tijori_crypto::SecretKey::generate().map(RunKey)
+    }
+
+    /// The key as the progress file holds it: 64 hex digits.
+    fn parse(hex_text: &str) -> Option<RunKey> {
+        let bytes = zeroize::Zeroizing::new(hex::decode(hex_text).ok()?);
+        tijori_crypto::SecretKey::from_slice(&bytes).map(RunKey)
+    }
+
+    fn to_hex(&self) -> zeroize::Zeroizing<String> {
+        zeroize::Zeroizing::new(hex::encode(self.0.expose_secret()))
+    }
+}
+
+impl std::fmt::Debug for RunKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunKey(..)")
+    }
+}
+
+impl PartialEq for RunKey {
+    fn eq(&self, other: &RunKey) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.expose_secret().ct_eq(other.0.expose_secret()).into()
+    }
+}
+
+impl Eq for RunKey {}
+
+/// One batch's `POST /v1/tokens/batch` body and its `Idempotency-Key` (see [`RunKey`]).
 pub struct BatchRequest {
     pub body: String,
     pub idempotency_key: String,
@@ -105,8 +143,8 @@ pub struct BatchRequest {
 
 /// One item of a batch request. Its fields are in alphabetical order, as a JSON object of
 /// `serde_json` writes them: the body, and so the idempotency key of a batch, are the same
-/// bytes as when items were built as such objects, so a run interrupted under an older tijori
-/// resumes without new tokens.
+/// bytes as when items were built as such objects, so a run resumed by a newer tijori sends
+/// its batches under the same keys and gets no new tokens.
 #[derive(serde::Serialize)]
 struct Item<'a> {
     deterministic: bool,
@@ -118,6 +156,7 @@ struct Item<'a> {
 
 /// The batch request tokenizing `values` as `data_type` in `format`.
 pub fn batch_request(
+    key: &RunKey,
     data_type: &str,
     format: &str,
     deterministic: bool,
@@ -140,7 +179,10 @@ pub fn batch_request(
     let body = serde_json::to_string(&Body { items }).unwrap_or_default();
     let idempotency_key = format!(
         "import-{}",
-        hex::encode(tijori_crypto::sha256(body.as_bytes()))
+        hex::encode(tijori_crypto::hmac_sha256(
+            key.0.expose_secret(),
+            &[body.as_bytes()]
+        ))
     );
     BatchRequest {
         body,
@@ -181,7 +223,8 @@ pub fn tokenized_row(
 }
 
 /// Where a run stands: input rows done, output bytes written, rows rejected. Kept in a small
-/// text file beside the output after every batch.
+/// text file beside the output with the run's key, written before the first batch and after
+/// every batch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Progress {
     pub rows: u64,
@@ -190,25 +233,40 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Reads the progress file's text: exactly three whole numbers.
-    pub fn parse(text: &str) -> Option<Progress> {
-        let n: Vec<u64> = text
-            .split_whitespace()
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        match n[..] {
-            [rows, out_bytes, rejected] => Some(Progress {
-                rows,
-                out_bytes,
-                rejected,
-            }),
-            _ => None,
-        }
+    /// Reads the progress file's text: three whole numbers, then the run's key (64 hex
+    /// digits). The key is None in a file of a tijori before 2026-12-05, which had none (its
+    /// batches' keys were unkeyed hashes).
+    pub fn parse(text: &str) -> Option<(Progress, Option<RunKey>)> {
+        let mut words = text.split_whitespace();
+        let mut number = || words.next()?.parse::<u64>().ok();
+        let (rows, out_bytes, rejected) = (number()?, number()?, number()?);
+        let key = match words.next() {
+            Some(hex_text) => Some(RunKey::parse(hex_text)?),
+            None => None,
+        };
+        let progress = Progress {
+            rows,
+            out_bytes,
+            rejected,
+        };
+        words.next().is_none().then_some((progress, key))
     }
 
     /// The progress file's text.
-    pub fn to_text(&self) -> String {
-        format!("{} {} {}\n", self.rows, self.out_bytes, self.rejected)
+    pub fn to_text(&self, key: &RunKey) -> zeroize::Zeroizing<String> {
+        use std::fmt::Write;
+        // Room for it all up front: a string that grows leaves its old buffer unwiped.
+        let mut text = zeroize::Zeroizing::new(String::with_capacity(160));
+        let hex_key = key.to_hex();
+        let _ = writeln!(
+            text,
+            "{} {} {} {}",
+            self.rows,
+            self.out_bytes,
+            self.rejected,
+            hex_key.as_str()
+        );
+        text
     }
 }
 
@@ -270,14 +328,31 @@ mod tests {
     }
 
     #[test]
-    fn batch_request_and_its_key_follow_the_values() {
-        let a = batch_request("card_number", "random", false, &["4111111111111111"]);
+    fn batch_request_and_its_key_follow_the_values_and_the_run() {
+        let key = RunKey::generate().unwrap();
+        let card = ["4111111111111111"];
+        let a = batch_request(&key, "card_number", "random", false, &card);
         let v: Value = serde_json::from_str(&a.body).unwrap();
         assert_eq!(v["items"][0]["value"], "4111111111111111");
         assert_eq!(v["items"][0]["deterministic"], false);
         assert!(a.idempotency_key.starts_with("import-"));
-        let b = batch_request("card_number", "random", false, &["4242424242424242"]);
+        // The same batch of the same run (a resumed one) sends the same key.
+        let again = batch_request(&key, "card_number", "random", false, &card);
+        assert_eq!(a.idempotency_key, again.idempotency_key);
+        let b = batch_request(&key, "card_number", "random", false, &["4242424242424242"]);
         assert_ne!(a.idempotency_key, b.idempotency_key);
+        // Keyed: neither another run's key nor the body's plain hash, which anyone reading the
+        // server's idempotency table could try card numbers against.
+        let other = batch_request(
+            &RunKey::generate().unwrap(),
+            "card_number",
+            "random",
+            false,
+            &card,
+        );
+        assert_ne!(a.idempotency_key, other.idempotency_key);
+        let plain = hex::encode(tijori_crypto::sha256(a.body.as_bytes()));
+        assert_ne!(a.idempotency_key, format!("import-{plain}"));
         assert_eq!(item_outcome(&json!({"token": "tok_1"})), Ok("tok_1"));
         assert_eq!(
             item_outcome(&json!({"error": {"code": "invalid_card_number"}})),
@@ -292,7 +367,13 @@ mod tests {
     #[test]
     fn a_batch_body_keeps_its_bytes_across_versions() {
         let values = ["4111111111111111", "a \"quoted\" \\ value\n"];
-        let a = batch_request("text", "random", true, &values);
+        let a = batch_request(
+            &RunKey::generate().unwrap(),
+            "text",
+            "random",
+            true,
+            &values,
+        );
         let items: Vec<Value> = values
             .iter()
             .map(|v| json!({"type": "text", "value": v, "format": "random", "deterministic": true}))
@@ -307,9 +388,26 @@ mod tests {
             out_bytes: 120,
             rejected: 1,
         };
-        assert_eq!(Progress::parse(&p.to_text()), Some(p));
+        let key = RunKey::generate().unwrap();
+        let text = p.to_text(&key);
+        assert!(
+            text.starts_with("3 120 1 ") && text.len() == 8 + 64 + 1,
+            "{}",
+            *text
+        );
+        assert_eq!(Progress::parse(&text), Some((p, Some(key))));
+        // A file of an older tijori: no key.
+        assert_eq!(Progress::parse("3 120 1\n"), Some((p, None)));
         assert_eq!(Progress::parse("3 120"), None);
+        assert_eq!(Progress::parse("3 120 1 abcd"), None, "a key too short");
+        assert_eq!(
+            Progress::parse(&format!("3 120 1 {} 7", "a".repeat(64))),
+            None
+        );
         assert_eq!(Progress::parse("garbage"), None);
+        // The key never shows in Debug.
+        let parsed = Progress::parse(&format!("1 2 3 {}", "ab".repeat(32)));
+        assert!(!format!("{parsed:?}").contains("abab"), "{parsed:?}");
         assert_eq!(count_data_rows("h\n1\n2\n".as_bytes()).unwrap(), 2);
         assert_eq!(count_data_rows("".as_bytes()).unwrap(), 0);
     }
