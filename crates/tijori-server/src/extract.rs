@@ -155,7 +155,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return Err(not_an_object("the body"));
     }
-    serde_json::from_slice(bytes).map_err(|e| json_error(&e))
+    serde_json::from_slice(bytes).map_err(|e| json_error(&e, fields_of::<T>))
 }
 
 /// Parses a JSON value (a batch item, a role's rule) into `T`, with the same error codes; it
@@ -164,7 +164,7 @@ pub fn parse_value<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiEr
     if !v.is_object() {
         return Err(not_an_object("an item"));
     }
-    serde_json::from_value(v).map_err(|e| json_error(&e))
+    serde_json::from_value(v).map_err(|e| json_error(&e, fields_of::<T>))
 }
 
 fn not_an_object(what: &str) -> ApiError {
@@ -174,7 +174,8 @@ fn not_an_object(what: &str) -> ApiError {
     )
 }
 
-fn json_error(e: &serde_json::Error) -> ApiError {
+/// `fields`: the names the body's type accepts, for the hint of an unknown-field error.
+fn json_error(e: &serde_json::Error, fields: fn() -> &'static [&'static str]) -> ApiError {
     match e.classify() {
         Category::Syntax | Category::Eof | Category::Io => ApiError::new(
             ErrorCode::MalformedJson,
@@ -186,17 +187,13 @@ fn json_error(e: &serde_json::Error) -> ApiError {
         ),
         Category::Data => {
             let text = e.to_string();
-            if let Some(rest) = text.strip_prefix("unknown field `") {
-                // Never echo the name: a client may have put a value where a name belongs.
-                // serde lists the accepted names after the unknown one; those are ours.
-                let accepted = rest
-                    .split_once("expected")
-                    .map(|(_, a)| a.trim())
-                    .unwrap_or("");
-                let hint = if accepted.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (expected {accepted})")
+            if text.starts_with("unknown field `") {
+                // Never echo the name: a client may have put a value where a name belongs. The
+                // rest of serde's message cannot be told apart from a name made to look like
+                // it, so the accepted names come from the type itself.
+                let hint = match fields() {
+                    [] => String::new(),
+                    names => format!(" (accepted: {})", names.join(", ")),
                 };
                 ApiError::new(
                     ErrorCode::UnknownField,
@@ -218,6 +215,36 @@ fn json_error(e: &serde_json::Error) -> ApiError {
     }
 }
 
+/// The field names `T` accepts, as its `Deserialize` impl declares them to
+/// `deserialize_struct`; none for a type that is not a plain struct.
+fn fields_of<T: DeserializeOwned>() -> &'static [&'static str] {
+    use serde::de::{Error, Visitor};
+    struct Probe<'a>(&'a mut &'static [&'static str]);
+    impl<'de> serde::Deserializer<'de> for Probe<'_> {
+        type Error = serde::de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(Error::custom("only the fields were wanted"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(Error::custom("only the fields were wanted"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Probe(&mut fields));
+    fields
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +259,15 @@ mod tests {
             ),
             (
                 r#"{"type":"card_number","value":"4111111111111111","vaule":1}"#,
+                ErrorCode::UnknownField,
+            ),
+            // A name made to look like serde's list of accepted names.
+            (
+                r#"{"type":"text","value":"x","a`, expected `4111111111111111":1}"#,
+                ErrorCode::UnknownField,
+            ),
+            (
+                r#"{"type":"text","value":"x","note expected 4111111111111111":1}"#,
                 ErrorCode::UnknownField,
             ),
             (r#"{"type":"card_number"}"#, ErrorCode::InvalidRequest),
@@ -255,6 +291,10 @@ mod tests {
                 .unwrap();
             assert_eq!(err.code, code, "{body}");
             assert!(!err.message.contains("4111111111111111"), "{}", err.message);
+            if code == ErrorCode::UnknownField {
+                let accepted = "(accepted: type, value, format, deterministic, subject, ttl_seconds, metadata)";
+                assert!(err.message.contains(accepted), "{}", err.message);
+            }
         }
     }
 }
