@@ -5,7 +5,8 @@
 //! commit. Appends from all nodes thus take turns, each starting from the head the one before
 //! it committed: sequence numbers are dense from 1 in commit order, with no fork and no gap
 //! (a failed append rolls back whole and numbers nothing). The answer comes only after the
-//! commit, which with PostgreSQL's default `synchronous_commit = on` is flushed to disk.
+//! commit, flushed to disk: the store's sessions run with `synchronous_commit = on` whatever
+//! the database's or role's default.
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;

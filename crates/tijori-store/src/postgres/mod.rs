@@ -90,18 +90,26 @@ impl PgStore {
     }
 
     async fn open(url: &str, schema: Option<&str>) -> Result<PgStore, StoreError> {
-        let mut config: Config = url
+        let config: Config = url
             .parse()
             .map_err(|e| StoreError::Unavailable(format!("database URL: {e}")))?;
+        PgStore::open_config(config, schema).await
+    }
+
+    async fn open_config(mut config: Config, schema: Option<&str>) -> Result<PgStore, StoreError> {
+        let mut options = config.get_options().unwrap_or("").to_owned();
         if let Some(schema) = schema {
             // Every connection, pooled or not, starts with this search path, so statements
             // name tables unqualified and a prepared statement never sees another schema.
-            let options = match config.get_options() {
-                Some(o) if !o.is_empty() => format!("{o} -c search_path={schema}"),
-                _ => format!("-c search_path={schema}"),
-            };
-            config.options(options);
+            options.push_str(&format!(" -c search_path={schema}"));
         }
+        // A write, and above all an audit record, is answered only once its commit is flushed.
+        // A database or role whose default is `synchronous_commit = off` would answer before
+        // that; the vault's own sessions turn it on, unless the URL's options set it.
+        if !options.contains("synchronous_commit") {
+            options.push_str(" -c synchronous_commit=on");
+        }
+        config.options(options.trim_start());
         if config.get_application_name().is_none() {
             config.application_name("tijori");
         }
@@ -369,6 +377,69 @@ impl crate::ChangeFeed for PgStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A role whose default is `synchronous_commit = off` still gets durable commits from the
+    /// vault's connections. Needs `DATABASE_URL` with the right to make roles (as in CI);
+    /// passes with a note without it.
+    #[tokio::test]
+    async fn commits_are_flushed_whatever_the_roles_default() {
+        let Ok(url) = std::env::var("DATABASE_URL") else {
+            eprintln!("DATABASE_URL is not set: skipped");
+            return;
+        };
+        let admin: Config = url.parse().unwrap();
+        let db = admin.get_dbname().unwrap_or("postgres").to_owned();
+        let role = format!("t_sync_off_{}", std::process::id());
+        let schema = role.clone();
+        let (client, conn) = admin.connect(NoTls).await.unwrap();
+        let driver = tokio::spawn(conn);
+        let made = client
+            .batch_execute(&format!(
+                "CREATE ROLE {role} LOGIN; ALTER ROLE {role} SET synchronous_commit = off; \
+                 GRANT CREATE ON DATABASE \"{db}\" TO {role}"
+            ))
+            .await;
+        if let Err(e) = made {
+            eprintln!("cannot make a role at DATABASE_URL ({e}): skipped");
+            return;
+        }
+        let mut config = admin.clone();
+        config.user(&role);
+        let store = PgStore::open_config(config.clone(), Some(&schema)).await;
+        // The role's default, as a session of its own outside the store sees it.
+        let (plain, plain_conn) = config.connect(NoTls).await.unwrap();
+        let plain_driver = tokio::spawn(plain_conn);
+        let mode = |row: tokio_postgres::Row| row.get::<_, String>(0);
+        let default = mode(
+            plain
+                .query_one("SHOW synchronous_commit", &[])
+                .await
+                .unwrap(),
+        );
+        drop(plain);
+        let _ = plain_driver.await;
+        let in_store = match &store {
+            Ok(store) => {
+                let c = store.client().await.unwrap();
+                Some(mode(
+                    c.query_one("SHOW synchronous_commit", &[]).await.unwrap(),
+                ))
+            }
+            Err(_) => None,
+        };
+        drop(store);
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; REVOKE CREATE ON DATABASE \"{db}\" FROM {role}; \
+                 DROP OWNED BY {role}; DROP ROLE {role}"
+            ))
+            .await
+            .unwrap();
+        drop(client);
+        let _ = driver.await;
+        assert_eq!(default, "off");
+        assert_eq!(in_store.as_deref(), Some("on"));
+    }
 
     #[test]
     fn schema_names_are_plain_identifiers() {
