@@ -39,6 +39,14 @@ fn every_request_leaves_a_record_without_values() {
     );
     let forbidden = s.post("/v1/sys/seal", Some(&key), &json!({}));
     assert_eq!(forbidden.status, 403);
+    // Polls of the health check leave no record; another method there is an attempt like any
+    // other. A HEAD reads as its GET does, and is named as it.
+    let polled = s.get("/v1/health", None);
+    assert_eq!(polled.status, 200);
+    let posted = s.call("POST", "/v1/health", None, Some(&json!({})), &[]);
+    assert_eq!(posted.status, 405);
+    let head = s.call("HEAD", "/v1/auth/session", Some(&key), None, &[]);
+    assert_eq!(head.status, 200);
     s.kill();
 
     let recs = records(&s.data_dir);
@@ -57,6 +65,17 @@ fn every_request_leaves_a_record_without_values() {
     let d = only_record_of(&recs, &reveal_reply);
     assert_eq!(d["operation"], "detokenize");
     assert_eq!(d["resource"], token.as_str());
+    let health: Vec<_> = recs
+        .iter()
+        .filter_map(|(_, v)| v["operation"].as_str())
+        .filter(|o| o.contains("/v1/health"))
+        .collect();
+    assert_eq!(health, ["http POST /v1/health"]);
+    assert_eq!(
+        only_record_of(&recs, &posted)["reason"],
+        "method_not_allowed"
+    );
+    assert_eq!(only_record_of(&recs, &head)["operation"], "read_session");
     let u = only_record_of(&recs, &denied);
     assert_eq!(u["outcome"], "denied");
     assert_eq!(u["reason"], "unauthenticated");

@@ -153,7 +153,14 @@ fn new_id() -> String {
 
 /// The audit name of an operation.
 fn operation(method: &Method, route: &str) -> String {
-    let name = match (method.as_str(), route) {
+    // A HEAD runs the GET handler (axum), and reads what it reads: named as the GET is, so
+    // that filtering the trail by operation finds it.
+    let read_as = if method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
+    let name = match (read_as, route) {
         ("POST", "/v1/tokens") => "tokenize",
         ("POST", "/v1/tokens/batch") => "tokenize_batch",
         ("POST", "/v1/tokens/search") => "search",
@@ -204,12 +211,15 @@ fn operation(method: &Method, route: &str) -> String {
     name.to_owned()
 }
 
-/// Public, data-free endpoints that load balancers poll: not audited, or they would drown it.
-fn audited(route: &str) -> bool {
-    !matches!(
-        route,
-        "/v1/health" | "/v1/health/ready" | "/v1/openapi.json"
-    )
+/// Reads of the public, data-free endpoints that load balancers poll are not audited, or they
+/// would drown the trail. Any other method there (refused as 405 or 413) is an attempt like
+/// any other, and is recorded.
+fn audited(method: &Method, route: &str) -> bool {
+    !(matches!(*method, Method::GET | Method::HEAD)
+        && matches!(
+            route,
+            "/v1/health" | "/v1/health/ready" | "/v1/openapi.json"
+        ))
 }
 
 pub(crate) async fn request_context(
@@ -227,7 +237,7 @@ pub(crate) async fn request_context(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.to_string());
-    let audited = audited(&route) && !cfg!(feature = "unaudited-bench");
+    let audited = audited(&method, &route) && !cfg!(feature = "unaudited-bench");
     let ctx = Arc::new(Context {
         id: new_id(),
         source,
