@@ -149,9 +149,11 @@ fn start_server() -> Result<(Started, SocketAddr, String)> {
     std::fs::create_dir_all(&dir)?;
     let token = format!("bench-{}", tijori_crypto::random_hex(16)?);
     let log = std::fs::File::create(dir.join("server.log"))?;
+    // The root token through the environment, not argv, where any local user's `ps` sees it.
     let child = Command::new(std::env::current_exe()?)
-        .args(["server", "--dev", "--dev-root-token", &token, "--listen"])
+        .args(["server", "--dev", "--listen"])
         .arg(addr.to_string())
+        .env("TIJORI_DEV_ROOT_TOKEN", &token)
         .arg("--data-dir")
         .arg(dir.join("data"))
         .env("RUST_LOG", "warn")
