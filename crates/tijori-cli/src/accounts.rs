@@ -2,9 +2,7 @@
 //! the person's side of enrollment and login (`tijori operator enroll|login`), which read
 //! secrets from standard input, never from arguments.
 
-use std::io::BufRead;
-
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde_json::json;
 use tijori_core::approval::{DualControl, Guarded};
 use tijori_core::operator::OperatorPolicy;
@@ -108,22 +106,13 @@ impl Endpoint {
     }
 }
 
-/// Reads one line of standard input (a secret): prompts on a terminal, trims the newline.
+/// A secret from standard input (see [`crate::secret_input`]); refused if empty.
 fn secret_line(prompt: &str) -> Result<Zeroizing<String>> {
-    use std::io::IsTerminal;
-    if std::io::stdin().is_terminal() {
-        eprint!("{prompt}: ");
-    }
-    let mut line = Zeroizing::new(String::new());
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("reading standard input")?;
-    let trimmed = Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
-    if trimmed.is_empty() {
+    let secret = crate::secret_input::read_secret(prompt)?;
+    if secret.is_empty() {
         bail!("{prompt}: nothing was given on standard input");
     }
-    Ok(trimmed)
+    Ok(secret)
 }
 
 /// `tijori operator enroll`: the person sets their password with the administrator's code and

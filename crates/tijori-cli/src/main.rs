@@ -11,6 +11,7 @@ mod keys;
 mod limits;
 mod operator;
 mod remote;
+mod secret_input;
 mod server;
 mod storage;
 

@@ -2,7 +2,7 @@
 //! an HSM root key, sealing or unsealing a running one, and making a self-signed certificate
 //! for trials. It never prints a private key.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -140,16 +140,7 @@ pub(crate) fn init_hsm(data_dir: &Path, storage: &StorageArgs, hsm: &HsmArgs) ->
 
 /// `tijori operator unseal`: one share from stdin to the server; prints the progress.
 pub(crate) fn unseal(addr: &str, ca: Option<&CaCert>) -> Result<ExitCode> {
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        eprint!("Key share (tjs1-...): ");
-        std::io::stderr().flush()?;
-    }
-    let mut share = Zeroizing::new(String::new());
-    stdin
-        .lock()
-        .read_line(&mut share)
-        .context("reading the share from stdin")?;
+    let share = crate::secret_input::read_secret("Key share (tjs1-...)")?;
     if share.trim().is_empty() {
         bail!("give the key share on stdin, e.g.  tijori operator unseal < share.txt");
     }

@@ -1,0 +1,36 @@
+//! A secret read from standard input (a password, a one-time code, an enrollment code, a key
+//! share). On a terminal it is prompted for and not echoed, so it stays off the screen, its
+//! scrollback and any recording of the session; piped in, it is read as it comes.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{Context, Result};
+use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
+use zeroize::Zeroizing;
+
+/// One line of standard input, without its line break; empty if nothing was given.
+pub(crate) fn read_secret(prompt: &str) -> Result<Zeroizing<String>> {
+    let stdin = std::io::stdin();
+    let mut line = Zeroizing::new(String::new());
+    if stdin.is_terminal() {
+        eprint!("{prompt}: ");
+        std::io::stderr().flush()?;
+        // Echo off (the newline still echoed), and back as it was whatever the read gave.
+        let saved = tcgetattr(&stdin).context("reading the terminal's settings")?;
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(LocalModes::ECHO);
+        quiet.local_modes.insert(LocalModes::ECHONL);
+        tcsetattr(&stdin, OptionalActions::Flush, &quiet).context("turning echo off")?;
+        let read = stdin.lock().read_line(&mut line);
+        tcsetattr(&stdin, OptionalActions::Now, &saved).context("turning echo back on")?;
+        read.context("reading standard input")?;
+    } else {
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .context("reading standard input")?;
+    }
+    Ok(Zeroizing::new(
+        line.trim_end_matches(['\r', '\n']).to_owned(),
+    ))
+}
