@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -131,8 +132,15 @@ pub(crate) fn verify(
 pub(crate) fn export(data_dir: &Path, out: Option<&Path>, after: i64) -> Result<ExitCode> {
     let store = open_store(data_dir)?;
     let mut sink: Box<dyn Write + Send> = match out {
+        // Owner-only, as the trail's own files and its archives are.
         Some(path) => Box::new(std::io::BufWriter::new(
-            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("creating {}", path.display()))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };

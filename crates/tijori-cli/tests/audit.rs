@@ -258,6 +258,9 @@ fn an_export_verifies_with_the_public_key_alone_and_its_tampering_is_named() {
         file.as_os_str(),
     ]);
     assert_eq!(code, 0, "{err}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "an export is owner-only");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(!text.contains(&cards[0]), "an export holds a value");
     let records = chain(&dir).len();
