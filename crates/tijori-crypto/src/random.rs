@@ -13,9 +13,10 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], CryptoError> {
 
 /// `n_bytes` random bytes, hex-encoded (2 characters a byte).
 pub fn random_hex(n_bytes: usize) -> Result<String, CryptoError> {
-    let mut buf = vec![0u8; n_bytes];
+    // Often a secret (an API key's, a session token's): the raw bytes are wiped once encoded.
+    let mut buf = Zeroizing::new(vec![0u8; n_bytes]);
     getrandom::getrandom(&mut buf).map_err(|_| CryptoError::Rng)?;
-    Ok(hex::encode(buf))
+    Ok(hex::encode(&*buf))
 }
 
 /// Bytes from the OS CSPRNG, drawn many at a time and handed out once each. A batch of a
