@@ -23,6 +23,9 @@ const DEV_KEY_FILE: &str = "dev-root.key";
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
 /// How often audit records past the online window are archived (also once at start).
 const ARCHIVE_EVERY: Duration = Duration::from_secs(86_400);
+/// How long a stopping server waits, once its connections are closed, for requests still
+/// running (their clients gone) to finish and write their records.
+const REQUESTS_DRAIN: Duration = Duration::from_secs(30);
 
 pub(crate) fn run(args: ServerArgs) -> Result<()> {
     // Before anything touches the data dir: a server that would listen wrongly never starts.
@@ -216,7 +219,9 @@ async fn serve(args: ServerArgs, tls: Option<TlsConfig>) -> Result<()> {
             body_limit: args.body_limit,
             body_timeout: args.limits.body_timeout(),
         },
+        requests: Default::default(),
     };
+    let requests = state.requests.clone();
     let router = app(state);
     let tcp = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -282,6 +287,19 @@ async fn serve(args: ServerArgs, tls: Option<TlsConfig>) -> Result<()> {
             println!("tijori listening on http://{addr} ({mode})");
             listener::serve(tcp, router, None, limits, shutdown_signal()).await;
         }
+    }
+    // Requests whose clients left before their answer still run to their audit record.
+    requests.close();
+    if tokio::time::timeout(REQUESTS_DRAIN, requests.wait())
+        .await
+        .is_err()
+    {
+        tracing::error!(
+            running = requests.len(),
+            "requests still running {} s after the listener closed; stopping without their \
+             audit records",
+            REQUESTS_DRAIN.as_secs()
+        );
     }
     audit_vault
         .audit_system("system.stop")

@@ -274,7 +274,7 @@ pub(crate) async fn request_context(
             }
         })
     };
-    let mut resp = tokio::spawn(work).await.unwrap_or_else(|_| {
+    let mut resp = state.requests.spawn(work).await.unwrap_or_else(|_| {
         ApiError::new(
             ErrorCode::Internal,
             "the vault failed on this request; retry or report it",

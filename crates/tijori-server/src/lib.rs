@@ -49,6 +49,10 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     pub metrics: Arc<Metrics>,
     pub config: ServerConfig,
+    /// Every request's work, run as a task of its own so that it ends (and writes its audit
+    /// record) even if the client leaves. A stopping server waits for them before its
+    /// `system.stop` record: an erasure whose client hung up still gets its record.
+    pub requests: tokio_util::task::TaskTracker,
 }
 
 /// The whole API as a router; tests drive it with `oneshot`, the CLI serves it on a socket.

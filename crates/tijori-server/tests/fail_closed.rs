@@ -75,6 +75,7 @@ async fn reveals_are_refused_when_the_audit_trail_fails() {
         vault: Arc::new(vault),
         metrics: Arc::new(Metrics::default()),
         config: ServerConfig::default(),
+        requests: Default::default(),
     });
 
     let (status, body) = call(

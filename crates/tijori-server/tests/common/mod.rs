@@ -34,5 +34,6 @@ pub async fn state(name: &str, root: &str) -> AppState {
         vault: Arc::new(vault),
         metrics: Arc::new(Metrics::default()),
         config: ServerConfig::default(),
+        requests: Default::default(),
     }
 }
