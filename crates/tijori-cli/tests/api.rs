@@ -1240,6 +1240,38 @@ fn idempotency_key_replays_the_first_answer() {
         e2.text
     );
     assert_eq!(e1.json["error"]["code"], e2.json["error"]["code"]);
+
+    // A replay's record names what the first one's did: the token, its type, the value's HMAC
+    // (the work that notes them does not run again), and a replayed error's reason.
+    let batch = json!({"items": [{"type": "card_number", "value": card()}, bad]});
+    let bk = [("Idempotency-Key", "batch-replayed")];
+    let b1 = s.call("POST", "/v1/tokens/batch", Some(&key), Some(&batch), &bk);
+    let b2 = s.call("POST", "/v1/tokens/batch", Some(&key), Some(&batch), &bk);
+    assert_eq!((b1.status, &b1.json), (200, &b2.json), "{}", b2.text);
+    let mut s = s;
+    s.kill();
+    let recs = common::trail::records(&s.data_dir);
+    for (first, replay) in [(&r1, &r2), (&e1, &e2), (&b1, &b2)] {
+        let (first, replay) = (
+            common::trail::only_record_of(&recs, first),
+            common::trail::only_record_of(&recs, replay),
+        );
+        for field in [
+            "operation",
+            "resource",
+            "data_type",
+            "outcome",
+            "reason",
+            "value_hmacs",
+        ] {
+            assert_eq!(replay[field], first[field], "{field}: {first} / {replay}");
+        }
+    }
+    let first = common::trail::only_record_of(&recs, &r1);
+    assert_eq!(first["resource"], token_of(&r1).as_str());
+    assert_eq!(first["value_hmacs"].as_array().map(Vec::len), Some(1));
+    let failed = common::trail::only_record_of(&recs, &e2);
+    assert_eq!(failed["reason"], "invalid_card_number");
 }
 
 #[test]

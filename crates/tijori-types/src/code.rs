@@ -32,6 +32,38 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for reading one back from its spelling ([`ErrorCode::parse`]); a new code
+    /// goes here too.
+    pub const ALL: [ErrorCode; 22] = [
+        ErrorCode::MalformedJson,
+        ErrorCode::UnknownField,
+        ErrorCode::InvalidRequest,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::TrainingExpired,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::IdempotencyConflict,
+        ErrorCode::Conflict,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::RequestTimeout,
+        ErrorCode::InvalidCardNumber,
+        ErrorCode::InvalidIban,
+        ErrorCode::InvalidCnic,
+        ErrorCode::InvalidPkMobile,
+        ErrorCode::InvalidValue,
+        ErrorCode::UnsupportedFormat,
+        ErrorCode::RateLimited,
+        ErrorCode::Sealed,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+    ];
+
+    /// The code spelled `text`, as a saved answer holds it.
+    pub fn parse(text: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
     /// The wire spelling, as in API.md.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -64,5 +96,18 @@ impl ErrorCode {
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_reads_back_from_its_spelling() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(ErrorCode::parse("no_such_code"), None);
     }
 }

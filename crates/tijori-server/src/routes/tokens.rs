@@ -13,9 +13,9 @@ use tijori_core::{joined_types, made_resource, CoreError, Principal, Tokenized};
 use tijori_types::api::{
     BatchRequest, DetokenizeRequest, ErrorEnvelope, SearchRequest, TokenResponse, TokenizeRequest,
 };
-use tijori_types::DataType;
+use tijori_types::{DataType, ErrorCode};
 
-use crate::context::{draft_record, note_recorded, note_resource, note_value};
+use crate::context::{draft_record, note_reason, note_recorded, note_resource, note_value};
 use crate::extract::{parse_json, parse_value, Body, Caller, PathParam};
 use crate::{ApiError, AppState};
 
@@ -25,6 +25,12 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
 #[derive(serde::Serialize)]
 struct BatchResponse {
     items: Vec<BatchItem>,
+}
+
+/// A saved batch answer, read back for a replay's record.
+#[derive(serde::Deserialize)]
+struct SavedBatch {
+    items: Vec<Value>,
 }
 
 /// One item of a batch's answer: its token, or its error, in place.
@@ -49,14 +55,16 @@ fn to_bytes<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
 }
 
 /// Runs `work` once per `Idempotency-Key`: a retry with the same key and body gets the first
-/// answer again; without the header the work simply runs.
+/// answer again; without the header the work simply runs. A replay's audit record names what
+/// the first run's did: `replayed` notes it from the request and the saved answer (the work,
+/// which would have, does not run), and a saved error's code is its reason.
 async fn idempotent<F>(
     s: &AppState,
     p: &Principal,
     headers: &HeaderMap,
-    route: &str,
-    body: &[u8],
+    (route, body): (&str, &[u8]),
     work: F,
+    replayed: impl FnOnce(&[u8]),
 ) -> Result<Response, ApiError>
 where
     F: std::future::Future<Output = Result<(StatusCode, Vec<u8>), ApiError>>,
@@ -70,6 +78,14 @@ where
     match s.vault.idempotency_begin(p, key, route, body).await? {
         Err(replay) => {
             let status = StatusCode::from_u16(replay.status).unwrap_or(StatusCode::OK);
+            if status.is_success() {
+                replayed(&replay.body);
+            } else if let Some(code) = serde_json::from_slice::<ErrorEnvelope>(&replay.body)
+                .ok()
+                .and_then(|e| ErrorCode::parse(&e.error.code))
+            {
+                note_reason(code);
+            }
             Ok(json_response(status, replay.body))
         }
         Ok(guard) => {
@@ -117,7 +133,15 @@ pub(crate) async fn create(
         }
         token_answer(result)
     };
-    idempotent(&s, &p, &headers, "POST /v1/tokens", &body, work).await
+    let replayed = |answer: &[u8]| {
+        if let Ok(req) = parse_json::<TokenizeRequest>(&body) {
+            note_value(s.vault.audit_value_hmac(&req.data_type, &req.value));
+        }
+        if let Ok(made) = serde_json::from_slice::<TokenResponse>(answer) {
+            note_resource(made.token, Some(made.data_type));
+        }
+    };
+    idempotent(&s, &p, &headers, ("POST /v1/tokens", &body), work, replayed).await
 }
 
 pub(crate) async fn batch(
@@ -178,7 +202,31 @@ pub(crate) async fn batch(
         }
         Ok((StatusCode::OK, to_bytes(&BatchResponse { items })?))
     };
-    idempotent(&s, &p, &headers, "POST /v1/tokens/batch", &body, work).await
+    let replayed = |answer: &[u8]| {
+        if let Ok(req) = parse_json::<BatchRequest>(&body) {
+            for item in req.items {
+                if let Ok(r) = parse_value::<TokenizeRequest>(item) {
+                    note_value(s.vault.audit_value_hmac(&r.data_type, &r.value));
+                }
+            }
+        }
+        if let Ok(saved) = serde_json::from_slice::<SavedBatch>(answer) {
+            let made: Vec<TokenResponse> = (saved.items.into_iter())
+                .filter_map(|item| serde_json::from_value(item).ok())
+                .collect();
+            let (resource, types) = made_resource(&made);
+            note_resource(resource, types);
+        }
+    };
+    idempotent(
+        &s,
+        &p,
+        &headers,
+        ("POST /v1/tokens/batch", &body),
+        work,
+        replayed,
+    )
+    .await
 }
 
 pub(crate) async fn detokenize(
