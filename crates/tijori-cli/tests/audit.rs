@@ -47,6 +47,14 @@ fn every_request_leaves_a_record_without_values() {
     assert_eq!(posted.status, 405);
     let head = s.call("HEAD", "/v1/auth/session", Some(&key), None, &[]);
     assert_eq!(head.status, 200);
+    // A deletion, whose record is written in the deletion's own commit, and one of a token
+    // no longer there.
+    let officer = s.principal("audit-officer", &["data_officer"]);
+    let path = format!("/v1/tokens/{token}");
+    let deleted = s.call("DELETE", &path, Some(&officer), None, &[]);
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    let gone = s.call("DELETE", &path, Some(&officer), None, &[]);
+    assert_eq!(gone.status, 404, "{}", gone.text);
     s.kill();
 
     let recs = records(&s.data_dir);
@@ -76,6 +84,16 @@ fn every_request_leaves_a_record_without_values() {
         "method_not_allowed"
     );
     assert_eq!(only_record_of(&recs, &head)["operation"], "read_session");
+    let del = only_record_of(&recs, &deleted);
+    assert_eq!(
+        (&del["operation"], &del["outcome"], &del["resource"]),
+        (&json!("delete_token"), &json!("success"), &json!(token))
+    );
+    let del = only_record_of(&recs, &gone);
+    assert_eq!(
+        (&del["outcome"], &del["reason"]),
+        (&json!("failure"), &json!("not_found"))
+    );
     let u = only_record_of(&recs, &denied);
     assert_eq!(u["outcome"], "denied");
     assert_eq!(u["reason"], "unauthenticated");

@@ -4,7 +4,9 @@
 //! replicas too, without finding each copy. The subject's tokens are deleted as well, so they
 //! answer `404` like any unknown token.
 
-use tijori_store::Erased;
+use tijori_store::{AuditAfter, Erased};
+
+use crate::audit::AuditEvent;
 
 use crate::keyring::subject_scope;
 use crate::policy::{Authorized, Delete, ITEM_DENIED};
@@ -19,17 +21,47 @@ impl Vault {
         auth: &Authorized<'_, Delete>,
         subject: &str,
     ) -> Result<Erased, CoreError> {
+        Ok(self.erase_subject_recorded(auth, subject, None).await?.0)
+    }
+
+    /// [`erase_subject`](Self::erase_subject), writing `record` (the request's audit record;
+    /// its resource, count and outcome are filled in here) in the same commit as the erasure,
+    /// where the trail lives in the vault's store: an erasure then never stands without its
+    /// record. Answers whether the record was written; if not, the caller writes its own.
+    pub async fn erase_subject_recorded(
+        &self,
+        auth: &Authorized<'_, Delete>,
+        subject: &str,
+        record: Option<AuditEvent>,
+    ) -> Result<(Erased, bool), CoreError> {
         check_subject(subject)?;
         if !auth.allows_all_types(subject) {
             return Err(CoreError::Forbidden(ITEM_DENIED));
         }
         let keys = self.keyring.keys()?;
-        let erased = self
-            .store
-            .erase_subject(subject, &subject_scope(subject))
-            .await?;
+        let scope = subject_scope(subject);
+        let (erased, written) = match (record, self.audit_chain()) {
+            (Some(event), Some(chain)) if self.store.joins_audit() => {
+                let event = event.succeeded(subject.to_owned(), None);
+                let records = Box::new(move |erased: &Erased| {
+                    let event = AuditEvent {
+                        count: Some(erased.tokens),
+                        ..event
+                    };
+                    serde_json::to_string(&event).ok().into_iter().collect()
+                });
+                let audit = AuditAfter { records, chain };
+                self.store
+                    .erase_subject_audited(subject, &scope, audit)
+                    .await?
+            }
+            _ => (self.store.erase_subject(subject, &scope).await?, false),
+        };
+        if written {
+            self.audit_appended();
+        }
         keys.forget_subject(subject)?;
         self.publish(&crate::changes::subject_topic(subject)).await;
-        Ok(erased)
+        Ok((erased, written))
     }
 }

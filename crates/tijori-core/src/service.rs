@@ -7,12 +7,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tijori_crypto::{open, RandomPool, Sealer, SecretKey};
-use tijori_store::{AuditWith, ChainFn, InsertOutcome, TokenRecord};
+use tijori_store::{AuditAfter, AuditWith, ChainFn, InsertOutcome, TokenRecord};
 use tijori_types::api::{SearchRequest, TokenFormat, TokenResponse, TokenizeRequest};
 use tijori_types::{mask::mask, normalize, DataType};
 use zeroize::Zeroizing;
 
-use crate::audit::{AuditEvent, Outcome};
+use crate::audit::AuditEvent;
 use crate::cvc::CvcInfo;
 use crate::keyring::Keys;
 use crate::policy::{Authorized, Delete, Detokenize, Reveal, Search, Tokenize, ITEM_DENIED};
@@ -85,19 +85,15 @@ pub fn made_resource<'a>(
 /// token the request answers with) if each of its `inserting` new tokens is inserted, and
 /// nothing otherwise (the caller then records the request as it ends).
 fn new_tokens_record<'a>(
-    mut event: AuditEvent,
+    event: AuditEvent,
     answered: impl IntoIterator<Item = &'a TokenResponse>,
     inserting: usize,
     chain: ChainFn,
 ) -> AuditWith {
     let (resource, data_type) = made_resource(answered);
-    event.resource = Some(resource);
-    event.data_type = data_type;
-    event.outcome = Outcome::Success;
-    event.reason = None;
     // Written out here, not in the closure: the closure runs on the store's one writer thread,
     // which every tokenize waits on.
-    let text = serde_json::to_string(&event).ok();
+    let text = serde_json::to_string(&event.succeeded(resource, data_type)).ok();
     AuditWith {
         records: Box::new(move |outcomes| {
             let all = outcomes.len() == inserting
@@ -601,6 +597,20 @@ impl Vault {
         auth: &Authorized<'_, Delete>,
         token: &str,
     ) -> Result<(), CoreError> {
+        self.delete_recorded(auth, token, None).await.map(|_| ())
+    }
+
+    /// [`delete`](Self::delete), writing `record` (the request's audit record; its resource
+    /// and outcome are filled in here) in the same commit as the deletion, where the trail lives
+    /// in the vault's store: a deletion then never stands without its record, whatever befalls
+    /// the trail after. Answers whether the record was written; if not, the caller writes its
+    /// own.
+    pub async fn delete_recorded(
+        &self,
+        auth: &Authorized<'_, Delete>,
+        token: &str,
+        record: Option<AuditEvent>,
+    ) -> Result<bool, CoreError> {
         self.keyring.keys()?;
         let now = self.clock.now();
         if let Some(info) = self.cvc.info(token, now)? {
@@ -608,7 +618,7 @@ impl Vault {
                 return Err(CoreError::NotFound);
             }
             return if self.cvc.remove(token, now)? {
-                Ok(())
+                Ok(false)
             } else {
                 Err(CoreError::NotFound)
             };
@@ -618,8 +628,26 @@ impl Vault {
             .token(token, now)
             .await?
             .is_some_and(|r| auth.allows(&r.data_type, r.subject.as_deref()));
-        if allowed && self.store.delete_token(token, now).await? {
-            Ok(())
+        if !allowed {
+            return Err(CoreError::NotFound);
+        }
+        let (deleted, written) = match (record, self.audit_chain()) {
+            (Some(event), Some(chain)) if self.store.joins_audit() => {
+                let text = serde_json::to_string(&event.succeeded(token.to_owned(), None)).ok();
+                let records = Box::new(move |deleted: &bool| match *deleted {
+                    true => text.into_iter().collect(),
+                    false => Vec::new(),
+                });
+                let audit = AuditAfter { records, chain };
+                self.store.delete_token_audited(token, now, audit).await?
+            }
+            _ => (self.store.delete_token(token, now).await?, false),
+        };
+        if written {
+            self.audit_appended();
+        }
+        if deleted {
+            Ok(written)
         } else {
             Err(CoreError::NotFound)
         }

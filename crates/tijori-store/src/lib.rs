@@ -14,9 +14,9 @@ use async_trait::async_trait;
 pub use error::StoreError;
 pub use model::{ApprovalRecord, RoleRecord};
 pub use model::{
-    AuditCheckpoint, AuditRow, AuditWith, ChainFn, DataKeyRecord, Erased, IdempotencyRecord,
-    InsertOutcome, KekRecord, KeyUsage, LoginFailure, PrincipalRecord, SessionRecord, TokenRecord,
-    UserRecord,
+    AuditAfter, AuditCheckpoint, AuditRow, AuditWith, ChainFn, DataKeyRecord, Erased,
+    IdempotencyRecord, InsertOutcome, KekRecord, KeyUsage, LoginFailure, PrincipalRecord,
+    SessionRecord, TokenRecord, UserRecord,
 };
 
 /// Tokens: the encrypted values and what is shown of them.
@@ -67,6 +67,29 @@ pub trait TokenStore: Send + Sync {
     /// `key_scope` (the subject's own) in one commit, leaving no copy of the keys in the files
     /// (deleted rows are zeroed, the write-ahead log emptied). Answers the counts.
     async fn erase_subject(&self, subject: &str, key_scope: &str) -> Result<Erased, StoreError>;
+    /// [`delete_token`](Self::delete_token) with the record `audit` makes of its outcome in
+    /// the same commit (as [`insert_tokens_audited`](Self::insert_tokens_audited)); answers
+    /// whether one was appended. A store that cannot join them (this default) deletes alone.
+    async fn delete_token_audited(
+        &self,
+        token: &str,
+        now: i64,
+        audit: AuditAfter<bool>,
+    ) -> Result<(bool, bool), StoreError> {
+        drop(audit);
+        Ok((self.delete_token(token, now).await?, false))
+    }
+    /// [`erase_subject`](Self::erase_subject) with the record `audit` makes of its outcome in
+    /// the same commit; answers whether one was appended. This default erases alone.
+    async fn erase_subject_audited(
+        &self,
+        subject: &str,
+        key_scope: &str,
+        audit: AuditAfter<Erased>,
+    ) -> Result<(Erased, bool), StoreError> {
+        drop(audit);
+        Ok((self.erase_subject(subject, key_scope).await?, false))
+    }
     /// Deletes tokens expired at `now`; how many.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
 }

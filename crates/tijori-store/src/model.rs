@@ -242,17 +242,20 @@ pub struct AuditCheckpoint {
 /// The store calls it inside the write that appends, so the chain follows commit order.
 pub type ChainFn = fn(prev_hash: &[u8], seq: i64, record: &str) -> Vec<u8>;
 
-/// Audit records that a token write makes from its own outcomes, to append to the chain in the
-/// same durable commit as the tokens (one fsync for both, where the store can). The function
-/// answers no records when the outcomes are not what it describes; the caller then appends its
-/// record the usual way.
-pub struct AuditWith {
-    pub records: MakeRecords,
+/// Audit records that a write makes from its own outcome `T`, to append to the chain in the
+/// same durable commit as the write (one fsync for both, where the store can; and no write
+/// without its record). The function answers no records when the outcome is not what it
+/// describes; the caller then appends its record the usual way.
+pub struct AuditAfter<T: ?Sized> {
+    pub records: MakeRecords<T>,
     pub chain: ChainFn,
 }
 
-/// Makes audit records (their text) from a write's outcomes.
-pub type MakeRecords = Box<dyn FnOnce(&[InsertOutcome]) -> Vec<String> + Send>;
+/// Makes audit records (their text) from a write's outcome.
+pub type MakeRecords<T> = Box<dyn FnOnce(&T) -> Vec<String> + Send>;
+
+/// The records of a token insert, made from its outcomes.
+pub type AuditWith = AuditAfter<[InsertOutcome]>;
 
 /// What an erasure removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

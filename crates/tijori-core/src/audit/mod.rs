@@ -97,6 +97,16 @@ impl AuditEvent {
             count: None,
         }
     }
+
+    /// This request's record as the success of a write on `resource`: for a record written in
+    /// the same commit as that write, before the request ends.
+    pub(crate) fn succeeded(mut self, resource: String, data_type: Option<String>) -> AuditEvent {
+        self.resource = Some(resource);
+        self.data_type = data_type;
+        self.outcome = Outcome::Success;
+        self.reason = None;
+        self
+    }
 }
 
 /// Where audit records go. The store-backed sink is the real one; tests inject failing sinks

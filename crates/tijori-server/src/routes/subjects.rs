@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use tijori_core::policy::{authorize, Delete};
 
-use crate::context::{note_count, note_resource};
+use crate::context::{draft_record, note_count, note_recorded, note_resource};
 use crate::extract::{Caller, PathParam};
 use crate::{ApiError, AppState};
 
@@ -18,7 +18,14 @@ pub(crate) async fn erase(
 ) -> Result<Response, ApiError> {
     let auth = authorize::<Delete>(&p)?;
     note_resource(subject.clone(), None);
-    let erased = s.vault.erase_subject(&auth, &subject).await?;
+    let record = draft_record(s.vault.now());
+    let (erased, recorded) = s
+        .vault
+        .erase_subject_recorded(&auth, &subject, record)
+        .await?;
+    if recorded {
+        note_recorded();
+    }
     note_count(erased.tokens);
     tracing::warn!(by = %p.id, tokens = erased.tokens, keys = erased.keys, "subject erased");
     Ok(Json(serde_json::json!({

@@ -321,7 +321,10 @@ pub(crate) async fn delete(
     PathParam(token): PathParam,
 ) -> Result<Response, ApiError> {
     let auth = authorize::<Delete>(&p)?;
-    s.vault.delete(&auth, &token).await?;
+    let record = draft_record(s.vault.now());
+    if s.vault.delete_recorded(&auth, &token, record).await? {
+        note_recorded();
+    }
     note_resource(token, None);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, Transaction};
 
 use crate::{
-    AuditWith, DataKeyRecord, Erased, IdempotencyRecord, IdempotencyStore, InsertOutcome,
-    MetaStore, StoreError, TokenRecord, TokenStore,
+    AuditAfter, AuditWith, DataKeyRecord, Erased, IdempotencyRecord, IdempotencyStore,
+    InsertOutcome, MetaStore, StoreError, TokenRecord, TokenStore,
 };
 pub use trail::TRAIL_FILE;
 use writer::{Log, Writer};
@@ -409,37 +409,41 @@ impl TokenStore for SqliteStore {
     async fn delete_token(&self, token: &str, now: i64) -> Result<bool, StoreError> {
         let token = token.to_owned();
         self.writer()?
-            .write(move |tx| {
-                let exp: Option<Option<i64>> = tx
-                    .query_row(
-                        "SELECT expires_at FROM tokens WHERE token = ?1",
-                        params![token],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                let n = tx.execute("DELETE FROM tokens WHERE token = ?1", params![token])?;
-                Ok(n > 0 && exp.is_some_and(|e| live(e, now)))
-            })
+            .write(move |tx| delete_token(tx, &token, now))
+            .await
+    }
+
+    async fn delete_token_audited(
+        &self,
+        token: &str,
+        now: i64,
+        audit: AuditAfter<bool>,
+    ) -> Result<(bool, bool), StoreError> {
+        let token = token.to_owned();
+        let AuditAfter { records, chain } = audit;
+        self.writer()?
+            .write_audited(
+                move |tx| {
+                    let deleted = delete_token(tx, &token, now)?;
+                    let made = records(&deleted);
+                    Ok(((deleted, !made.is_empty()), made))
+                },
+                Some(chain),
+            )
             .await
     }
 
     async fn erase_subject(&self, subject: &str, key_scope: &str) -> Result<Erased, StoreError> {
-        let (subject, scope) = (subject.to_owned(), key_scope.to_owned());
-        let writer = self.writer()?;
-        let erased = writer
-            .write(move |tx| {
-                let tokens =
-                    tx.execute("DELETE FROM tokens WHERE subject = ?1", params![subject])?;
-                let keys = tx.execute("DELETE FROM data_keys WHERE scope = ?1", params![scope])?;
-                Ok(Erased {
-                    tokens: tokens as u64,
-                    keys: keys as u64,
-                })
-            })
-            .await?;
-        // Only the vault's log: the trail's holds no values.
-        writer.truncate_logs(&[Log::Vault]).await?;
-        Ok(erased)
+        Ok(self.erase(subject, key_scope, None).await?.0)
+    }
+
+    async fn erase_subject_audited(
+        &self,
+        subject: &str,
+        key_scope: &str,
+        audit: AuditAfter<Erased>,
+    ) -> Result<(Erased, bool), StoreError> {
+        self.erase(subject, key_scope, Some(audit)).await
     }
 
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
@@ -453,6 +457,57 @@ impl TokenStore for SqliteStore {
             })
             .await
     }
+}
+
+impl SqliteStore {
+    /// An erasure, with the record `audit` makes of it in the same commit, if given.
+    async fn erase(
+        &self,
+        subject: &str,
+        key_scope: &str,
+        audit: Option<AuditAfter<Erased>>,
+    ) -> Result<(Erased, bool), StoreError> {
+        let (subject, scope) = (subject.to_owned(), key_scope.to_owned());
+        let (records, chain) = match audit {
+            Some(AuditAfter { records, chain }) => (Some(records), Some(chain)),
+            None => (None, None),
+        };
+        let writer = self.writer()?;
+        let answer = writer
+            .write_audited(
+                move |tx| {
+                    let tokens =
+                        tx.execute("DELETE FROM tokens WHERE subject = ?1", params![subject])?;
+                    let keys =
+                        tx.execute("DELETE FROM data_keys WHERE scope = ?1", params![scope])?;
+                    let erased = Erased {
+                        tokens: tokens as u64,
+                        keys: keys as u64,
+                    };
+                    let made = records.map_or_else(Vec::new, |r| r(&erased));
+                    Ok(((erased, !made.is_empty()), made))
+                },
+                chain,
+            )
+            .await?;
+        // Only the vault's log: the trail's holds no values.
+        writer.truncate_logs(&[Log::Vault]).await?;
+        Ok(answer)
+    }
+}
+
+/// Deletes `token`; whether it was a live one (an expired token is deleted all the same, but
+/// answers as if it was not there).
+fn delete_token(tx: &Transaction<'_>, token: &str, now: i64) -> Result<bool, StoreError> {
+    let exp: Option<Option<i64>> = tx
+        .query_row(
+            "SELECT expires_at FROM tokens WHERE token = ?1",
+            params![token],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let n = tx.execute("DELETE FROM tokens WHERE token = ?1", params![token])?;
+    Ok(n > 0 && exp.is_some_and(|e| live(e, now)))
 }
 
 #[async_trait]

@@ -152,6 +152,7 @@ conformance! {
     audit::audit => sqlite_audit, pg_audit;
     tokens::tokens => sqlite_tokens, pg_tokens;
     tokens::audited_inserts => sqlite_audited_inserts, pg_audited_inserts;
+    tokens::audited_deletions => sqlite_audited_deletions, pg_audited_deletions;
     tokens::expiry => sqlite_expiry, pg_expiry;
     tokens::erasure => sqlite_erasure, pg_erasure;
     tokens::keys => sqlite_keys, pg_keys;
@@ -229,4 +230,41 @@ async fn pg_reopen_keeps_everything() {
     // The second connect finds the schema up to date and migrates nothing.
     reopen_keeps_everything(|| db.store()).await;
     db.drop_schema().await;
+}
+
+/// Where the trail lives in the vault's store (SQLite), a deletion or an erasure whose record
+/// cannot be appended does not happen: nothing stands that the trail does not show.
+#[tokio::test]
+async fn sqlite_a_deletion_whose_record_fails_does_not_stand() {
+    use tijori_store::{AuditAfter, Erased, KeyStore, TokenStore};
+    let s = sqlite("unrecorded-deletion");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("store-unrecorded-deletion-{}", std::process::id()));
+    let key = with_key(&s).await;
+    let mut mine = record("t1", key, None, None);
+    mine.subject = Some("subj".into());
+    s.insert_tokens(vec![mine], 100).await.unwrap();
+    // The trail breaks: its table is gone.
+    rusqlite::Connection::open(dir.join(tijori_store::sqlite::TRAIL_FILE))
+        .unwrap()
+        .execute_batch("DROP TABLE audit")
+        .unwrap();
+    let deleted = AuditAfter {
+        records: Box::new(|_: &bool| vec!["deleted".to_owned()]),
+        chain: audit::chain,
+    };
+    assert!(s.delete_token_audited("t1", 100, deleted).await.is_err());
+    let erased = AuditAfter {
+        records: Box::new(|_: &Erased| vec!["erased".to_owned()]),
+        chain: audit::chain,
+    };
+    assert!(s.erase_subject_audited("subj", "", erased).await.is_err());
+    assert!(
+        s.token("t1", 100).await.unwrap().is_some(),
+        "the token is gone"
+    );
+    assert!(
+        s.data_key(key).await.unwrap().is_some(),
+        "the subject's key is gone"
+    );
 }

@@ -2,7 +2,7 @@
 //! rewrapping and the key report.
 
 use tijori_store::{
-    AuditWith, DataKeyRecord, Erased, InsertOutcome, KekRecord, Store, TokenRecord,
+    AuditAfter, AuditWith, DataKeyRecord, Erased, InsertOutcome, KekRecord, Store, TokenRecord,
 };
 
 use crate::{record, with_key};
@@ -57,6 +57,50 @@ pub(crate) async fn audited_inserts(s: &dyn Store) {
     );
     assert_eq!(trail(s.audit_rows(0, 10).await.unwrap()), expected);
     assert!(s.token("t2", 100).await.unwrap().is_some());
+}
+
+/// A deletion's and an erasure's records join their commits where the store can (a record
+/// only of a deletion that happened), and the writes happen either way.
+pub(crate) async fn audited_deletions(s: &dyn Store) {
+    let key = with_key(s).await;
+    let mut subject_token = record("t2", key, None, None);
+    subject_token.subject = Some("subj".into());
+    let tokens = vec![record("t1", key, None, None), subject_token];
+    s.insert_tokens(tokens, 100).await.unwrap();
+    let deleted = || AuditAfter {
+        records: Box::new(|deleted: &bool| match *deleted {
+            true => vec!["deleted".to_owned()],
+            false => Vec::new(),
+        }),
+        chain: crate::audit::chain,
+    };
+    let erased = AuditAfter {
+        records: Box::new(|e: &Erased| vec![format!("erased {}", e.tokens)]),
+        chain: crate::audit::chain,
+    };
+    assert_eq!(
+        s.delete_token_audited("t1", 100, deleted()).await.unwrap(),
+        (true, s.joins_audit())
+    );
+    assert_eq!(
+        s.delete_token_audited("t1", 100, deleted()).await.unwrap(),
+        (false, false),
+        "a record of a deletion that did not happen"
+    );
+    let (e, joined) = s
+        .erase_subject_audited("subj", "s:subj", erased)
+        .await
+        .unwrap();
+    assert_eq!((e.tokens, joined), (1, s.joins_audit()));
+    assert!(s.token("t2", 100).await.unwrap().is_none());
+    let rows: Vec<String> = (s.audit_rows(0, 10).await.unwrap().into_iter())
+        .map(|r| r.record)
+        .collect();
+    let expected: Vec<String> = match s.joins_audit() {
+        true => vec!["deleted".into(), "erased 1".into()],
+        false => Vec::new(),
+    };
+    assert_eq!(rows, expected);
 }
 
 pub(crate) async fn tokens(s: &dyn Store) {
