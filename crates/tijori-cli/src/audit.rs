@@ -4,14 +4,13 @@
 
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use std::sync::Arc;
 
-use tijori_core::audit::archive::Retention;
+use tijori_core::audit::archive::{create_private_file, Retention};
 use tijori_core::audit::{
     archive_and_audit, export, feed_store, stored_public_key, StoreAudit, Verdict, Verifier,
 };
@@ -134,13 +133,7 @@ pub(crate) fn export(data_dir: &Path, out: Option<&Path>, after: i64) -> Result<
     let mut sink: Box<dyn Write + Send> = match out {
         // Owner-only, as the trail's own files and its archives are.
         Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(path)
-                .with_context(|| format!("creating {}", path.display()))?,
+            create_private_file(path).with_context(|| format!("creating {}", path.display()))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };

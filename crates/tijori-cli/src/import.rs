@@ -75,14 +75,8 @@ fn read_progress(path: &Path) -> Result<Option<(Progress, Option<RunKey>)>> {
 /// Written to a temporary file and renamed: a crash leaves the old or the new, whole.
 /// Owner-only: it holds the run's key.
 fn write_progress(progress: &Progress, key: &RunKey, path: &Path) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("progress.tmp");
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
+    let mut f = tijori_core::audit::archive::create_private_file(&tmp)?;
     f.write_all(progress.to_text(key).as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;

@@ -138,7 +138,7 @@ async fn archive_records(
     let name = format!("audit-{:012}-{:012}.jsonl", first.seq, cut.seq);
     let path = retention.dir.join(&name);
     let partial = retention.dir.join(format!("{name}.partial"));
-    let mut out = BufWriter::new(create_private_file(&partial)?);
+    let mut out = BufWriter::new(create_private_file(&partial).map_err(|e| io(&partial, e))?);
     let records = export(store, first.seq - 1, cut.seq, &mut out, progress).await?;
     out.into_inner()
         .map_err(|e| io(&partial, e.into_error()))?
@@ -153,7 +153,9 @@ async fn archive_records(
     Ok(Some((path, records)))
 }
 
-fn create_private_file(path: &Path) -> Result<File, CoreError> {
+/// A file created (or emptied) readable and writable by its owner alone: for files that hold
+/// audit records (archives, exports) or a run's secret (an import's progress file).
+pub fn create_private_file(path: &Path) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .write(true)
@@ -161,7 +163,6 @@ fn create_private_file(path: &Path) -> Result<File, CoreError> {
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| io(path, e))
 }
 
 /// Reads a just-written archive back: it must verify, start at `first` (joined to its anchor
