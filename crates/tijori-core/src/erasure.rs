@@ -7,7 +7,6 @@
 use tijori_store::{AuditAfter, Erased};
 
 use crate::audit::AuditEvent;
-
 use crate::keyring::subject_scope;
 use crate::policy::{Authorized, Delete, ITEM_DENIED};
 use crate::service::check_subject;
