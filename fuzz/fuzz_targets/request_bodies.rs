@@ -168,6 +168,7 @@ async fn new_vault(dir: PathBuf) -> Vault {
         vault: Arc::new(vault),
         metrics: Arc::new(Metrics::default()),
         config: ServerConfig::default(),
+        requests: Default::default(),
     });
     let roles = serde_json::json!(["revealer", "tokenizer", "data_officer", "auditor"]);
     let created = call(
