@@ -400,7 +400,7 @@ pub(crate) struct TailFilters {
     /// Only records naming this token.
     #[arg(long = "for-token", id = "for_token", value_name = "TOKEN")]
     pub(crate) for_token: Option<String>,
-    /// success, denied or failure.
+    /// success, denied, failure or pending (held for a second operator's approval).
     #[arg(long)]
     pub(crate) outcome: Option<String>,
     /// RFC 3339 time or Unix seconds.

@@ -336,4 +336,33 @@ fn dual_control_needs_a_second_operator() {
         .filter(|r| r["operation"] == "approve" && r["outcome"] == "success")
         .count();
     assert_eq!(approvals, 4);
+    // Each guarded request is on the trail twice, both naming the approval: held (`pending`),
+    // then done under it; a held request is no success, and names what it would change.
+    for (approval, operation) in [
+        (&id, "put_role"),
+        (&rid, "rotate_key"),
+        (&bid, "detokenize"),
+    ] {
+        let mine: Vec<_> = trail
+            .iter()
+            .filter(|r| r["approval"] == approval.as_str())
+            .collect();
+        let seen: Vec<_> = mine
+            .iter()
+            .map(|r| (r["operation"].as_str(), r["outcome"].as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (Some(operation), Some("pending")),
+                (Some(operation), Some("success"))
+            ],
+            "{mine:?}"
+        );
+    }
+    let held = trail.iter().find(|r| r["approval"] == id.as_str()).unwrap();
+    assert_eq!(held["resource"], "role:finder", "{held}");
+    let r = s.get("/v1/audit?outcome=pending", Some(&chand));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["records"].as_array().unwrap().len(), 5, "{}", r.text);
 }

@@ -38,6 +38,9 @@ struct Note {
     reason: Option<&'static str>,
     value_hmacs: Vec<String>,
     count: Option<u64>,
+    /// The dual-control approval asked for (`pending`) or spent by the request.
+    approval: Option<String>,
+    pending: bool,
     /// The handler wrote the success record with its data ([`draft_record`]).
     recorded: bool,
 }
@@ -117,10 +120,20 @@ pub(crate) fn draft_record(now: i64) -> Option<AuditEvent> {
                 reason: None,
                 value_hmacs: n.value_hmacs.clone(),
                 count: n.count,
+                approval: n.approval.clone(),
             })
         })
         .ok()
         .flatten()
+}
+
+/// Records the dual-control approval the request asked for (`pending`: it answers `202` and
+/// waits for it) or was done under.
+pub(crate) fn note_approval(id: &str, pending: bool) {
+    note(|n| {
+        n.approval = Some(id.to_owned());
+        n.pending = pending;
+    });
 }
 
 /// Records that the handler's success record is written (see [`draft_record`]).
@@ -300,6 +313,7 @@ fn audit_event(state: &AppState, ctx: &Context, resp: &Response) -> Option<Audit
         .map(|mut n| std::mem::take(&mut *n))
         .unwrap_or_default();
     let outcome = match resp.status().as_u16() {
+        202 if n.pending => Outcome::Pending,
         200..=399 => Outcome::Success,
         401 | 403 => Outcome::Denied,
         _ => Outcome::Failure,
@@ -320,6 +334,7 @@ fn audit_event(state: &AppState, ctx: &Context, resp: &Response) -> Option<Audit
         reason: n.reason.map(str::to_owned),
         value_hmacs: n.value_hmacs,
         count: n.count,
+        approval: n.approval,
     })
 }
 

@@ -42,6 +42,10 @@ pub enum Outcome {
     Denied,
     /// Refused for any other reason (bad input, not found, sealed, unavailable).
     Failure,
+    /// Held for a second operator's approval under dual control (`202`): nothing done yet.
+    /// The record names the approval; the request repeated once approved is recorded again,
+    /// with the same approval.
+    Pending,
 }
 
 /// One audit record. Field order is the serialized order, and the serialized text is what the
@@ -72,6 +76,9 @@ pub struct AuditEvent {
     /// How many items the operation touched, where that is the point (an erasure's tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
+    /// The dual-control approval the request asked for (outcome `pending`) or was done under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
 }
 
 impl AuditEvent {
@@ -95,6 +102,7 @@ impl AuditEvent {
             reason,
             value_hmacs: Vec::new(),
             count: None,
+            approval: None,
         }
     }
 

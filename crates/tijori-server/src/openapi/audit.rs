@@ -59,7 +59,7 @@ fn list() -> Value {
             query("principal", "Only this principal's records.", string.clone()),
             query("operation", "Only this operation (`tokenize`, `detokenize`, ...).", string.clone()),
             query("token", "Only records naming this token.", string),
-            query("outcome", "Only this outcome.", json!({"type": "string", "enum": ["success", "denied", "failure"]})),
+            query("outcome", "Only this outcome.", json!({"type": "string", "enum": ["success", "denied", "failure", "pending"]})),
             query("after", "Only records numbered above this (a previous page's `next`).", json!({"type": "integer"})),
             query("limit", "Most records answered (default 100).", json!({"type": "integer", "minimum": 1, "maximum": 1000})),
         ],
@@ -99,9 +99,11 @@ pub(super) fn schemas() -> Map<String, Value> {
             "time": {"type": "string", "format": "date-time"},
             "request_id": nullable, "principal_id": nullable, "principal_kind": nullable,
             "source": nullable, "operation": string, "resource": nullable, "data_type": nullable,
-            "outcome": {"type": "string", "enum": ["success", "denied", "failure"]},
+            "outcome": {"type": "string", "enum": ["success", "denied", "failure", "pending"]},
             "reason": nullable,
             "value_hmacs": {"type": "array", "items": string},
+            "count": integer,
+            "approval": string,
         }),
     );
     let entry = object(

@@ -54,7 +54,8 @@ pub(crate) async fn list(
                     "success" => Outcome::Success,
                     "denied" => Outcome::Denied,
                     "failure" => Outcome::Failure,
-                    _ => return Err(bad("outcome is one of success, denied, failure")),
+                    "pending" => Outcome::Pending,
+                    _ => return Err(bad("outcome is one of success, denied, failure, pending")),
                 })
             }
             "after" => {

@@ -13,7 +13,7 @@ use tijori_core::policy::{authorize, validate_rules, Manage, ReadAudit, RoleView
 use tijori_core::{rfc3339, Principal};
 use tijori_types::ErrorCode;
 
-use crate::context::note_resource;
+use crate::context::{note_approval, note_resource};
 use crate::extract::{one_number, parse_json, parse_value, Body, Caller, PathParam};
 use crate::{ApiError, AppState};
 
@@ -79,11 +79,12 @@ pub(crate) async fn guard(
     let print = fingerprint(op, path, body);
     if let Some(id) = approval {
         s.vault.use_approval(p, op, print, id).await?;
+        note_approval(id, false);
         tracing::info!(by = %p.id, approval = %id, operation = op.as_str(), "approved request done");
         return Ok(None);
     }
     let a = s.vault.request_approval(p, op, print, summary()).await?;
-    note_resource(a.id.clone(), None);
+    note_approval(&a.id, true);
     let mut body = approval_view(&a);
     body["message"] = json!(format!(
         "{} needs a second operator's approval: they call POST /v1/approvals/{}/approve; then \
