@@ -351,6 +351,11 @@ fn records_come_whole_chained_and_as_stored() {
     assert_eq!(me["principal_kind"], "service");
     assert_eq!(me["outcome"], "success");
     assert!(me["reason"].is_null());
+    // It names the records it handed out, by number, and how many.
+    let read_seqs = seqs(&page);
+    let (first, last) = (read_seqs[0], read_seqs[read_seqs.len() - 1]);
+    assert_eq!(me["resource"], format!("seq {first}-{last}").as_str());
+    assert_eq!(me["count"], read_seqs.len());
 }
 
 #[test]

@@ -360,6 +360,18 @@ fn dual_control_needs_a_second_operator() {
             "{mine:?}"
         );
     }
+    // The export's pages name where each began and how many records it handed out.
+    let pages: Vec<_> = (trail.iter())
+        .filter(|r| r["operation"] == "export_audit" && r["outcome"] == "success")
+        .map(|r| (r["resource"].as_str(), r["count"].as_u64()))
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            (Some("seq after 0"), Some(5)),
+            (Some("seq after 5"), Some(5))
+        ]
+    );
     let held = trail.iter().find(|r| r["approval"] == id.as_str()).unwrap();
     assert_eq!(held["resource"], "role:finder", "{held}");
     let r = s.get("/v1/audit?outcome=pending", Some(&chand));

@@ -132,10 +132,11 @@ impl Vault {
         _auth: &Authorized<'_, ReadAudit>,
         after: i64,
         limit: i64,
-    ) -> Result<Vec<u8>, CoreError> {
+    ) -> Result<(Vec<u8>, u64), CoreError> {
         let through = after.saturating_add(limit.clamp(1, MAX_EXPORT));
         let mut out = Vec::new();
-        super::export::export(self.store.as_ref(), after.max(0), through, &mut out, |_| {}).await?;
-        Ok(out)
+        let n = super::export::export(self.store.as_ref(), after.max(0), through, &mut out, |_| {})
+            .await?;
+        Ok((out, n))
     }
 }

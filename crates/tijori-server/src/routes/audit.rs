@@ -12,7 +12,7 @@ use tijori_core::audit::{AuditFilter, Outcome};
 use tijori_core::policy::{authorize, ReadAudit};
 use tijori_types::{DataType, ErrorCode};
 
-use crate::context::note_value;
+use crate::context::{note_count, note_resource, note_value};
 use crate::extract::{parse_json, Body, Caller};
 use crate::{ApiError, AppState};
 
@@ -78,6 +78,12 @@ pub(crate) async fn list(
         }
     }
     let page = s.vault.audit_records(&auth, &filter, after, limit).await?;
+    if let (Some(first), Some(last)) = (page.records.first(), page.records.last()) {
+        note_read(
+            format!("seq {}-{}", first.seq, last.seq),
+            page.records.len() as u64,
+        );
+    }
     Ok(Json(page).into_response())
 }
 
@@ -167,11 +173,21 @@ pub(crate) async fn export(
     if let Some(pending) = guard.await? {
         return Ok(pending);
     }
-    let lines = s.vault.export_audit(&auth, after, limit).await?;
+    let (lines, n) = s.vault.export_audit(&auth, after, limit).await?;
+    // The export's first record is the first after `after` still online (older ones may be
+    // archived), so the range is named by where it starts.
+    note_read(format!("seq after {after}"), n);
     let mut resp = lines.into_response();
     resp.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/x-ndjson"),
     );
     Ok(resp)
+}
+
+/// A read of the trail says which records it handed out (their numbers, never a filter's
+/// values: a card number typed where a token belongs must not reach the trail) and how many.
+fn note_read(records: String, count: u64) {
+    note_resource(records, None);
+    note_count(count);
 }
