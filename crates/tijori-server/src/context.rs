@@ -354,7 +354,11 @@ async fn buffered(req: Request, next: Next, limit: usize, timeout: Duration) -> 
     let read = match declared {
         Some(n) if n > drain as u64 => None,
         _ => match tokio::time::timeout(timeout, axum::body::to_bytes(body, drain)).await {
-            Ok(read) => read.ok(),
+            Ok(Ok(bytes)) => Some(bytes),
+            Ok(Err(e)) if over_limit(&e) => None,
+            // Not a size: the client broke off, or sent malformed chunks. Said as such, and
+            // recorded as such, not as a body too large.
+            Ok(Err(_)) => return unreadable(),
             Err(_) => return too_slow(),
         },
     };
@@ -366,6 +370,24 @@ async fn buffered(req: Request, next: Next, limit: usize, timeout: Duration) -> 
         Some(_) => too_large(false),
         None => too_large(true),
     }
+}
+
+/// Whether reading the body stopped at its size limit (axum's documented way to tell).
+fn over_limit(e: &axum::Error) -> bool {
+    std::error::Error::source(e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+}
+
+/// A body that could not be read: `400`, and the connection is closed.
+fn unreadable() -> Response {
+    let mut resp = ApiError::new(
+        ErrorCode::InvalidRequest,
+        "the request body could not be read (the connection broke off, or its chunked \
+         encoding is malformed); send it again",
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
 }
 
 /// A body that did not arrive in time: `408`, and the connection is closed (the rest of the

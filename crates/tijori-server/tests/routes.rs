@@ -144,3 +144,43 @@ async fn an_idempotency_key_that_is_not_ascii_is_refused_in_our_format() {
         .unwrap()
         .contains("Idempotency-Key"));
 }
+
+/// A body that breaks off (a client gone mid-request, malformed chunks) is a request that could
+/// not be read, answered and recorded as such: not a body over the size limit.
+#[tokio::test]
+async fn a_body_that_breaks_off_is_unreadable_not_too_large() {
+    let app = router("body-breaks").await;
+    let chunks = futures_util::stream::iter([
+        Ok(axum::body::Bytes::from_static(b"{\"type\": \"text\", ")),
+        Err(std::io::Error::other("the client left")),
+    ]);
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/tokens")
+        .header("authorization", "Bearer root-token-for-tests")
+        .header("content-type", "application/json")
+        .body(Body::from_stream(chunks))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body: serde_json::Value =
+        serde_json::from_slice(&to_bytes(resp.into_body(), 1 << 20).await.unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "invalid_request", "{body}");
+
+    let req = Request::builder()
+        .uri("/v1/audit?outcome=failure")
+        .header("authorization", "Bearer root-token-for-tests")
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.oneshot(req).await.unwrap();
+    let trail: serde_json::Value =
+        serde_json::from_slice(&to_bytes(resp.into_body(), 1 << 20).await.unwrap()).unwrap();
+    let record = &trail["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["record"]["request_id"] == id.as_str())
+        .unwrap_or_else(|| panic!("no record of {id}: {trail}"))["record"];
+    assert_eq!(record["reason"], "invalid_request", "{record}");
+}
