@@ -407,10 +407,7 @@ impl TokenStore for SqliteStore {
     }
 
     async fn delete_token(&self, token: &str, now: i64) -> Result<bool, StoreError> {
-        let token = token.to_owned();
-        self.writer()?
-            .write(move |tx| delete_token(tx, &token, now))
-            .await
+        Ok(self.delete(token, now, None).await?.0)
     }
 
     async fn delete_token_audited(
@@ -419,18 +416,7 @@ impl TokenStore for SqliteStore {
         now: i64,
         audit: AuditAfter<bool>,
     ) -> Result<(bool, bool), StoreError> {
-        let token = token.to_owned();
-        let AuditAfter { records, chain } = audit;
-        self.writer()?
-            .write_audited(
-                move |tx| {
-                    let deleted = delete_token(tx, &token, now)?;
-                    let made = records(&deleted);
-                    Ok(((deleted, !made.is_empty()), made))
-                },
-                Some(chain),
-            )
-            .await
+        self.delete(token, now, Some(audit)).await
     }
 
     async fn erase_subject(&self, subject: &str, key_scope: &str) -> Result<Erased, StoreError> {
@@ -460,6 +446,18 @@ impl TokenStore for SqliteStore {
 }
 
 impl SqliteStore {
+    /// A deletion of `token`, with the record `audit` makes of it in the same commit, if given.
+    async fn delete(
+        &self,
+        token: &str,
+        now: i64,
+        audit: Option<AuditAfter<bool>>,
+    ) -> Result<(bool, bool), StoreError> {
+        let token = token.to_owned();
+        self.write_recorded(audit, move |tx| delete_token(tx, &token, now))
+            .await
+    }
+
     /// An erasure, with the record `audit` makes of it in the same commit, if given.
     async fn erase(
         &self,
@@ -468,31 +466,43 @@ impl SqliteStore {
         audit: Option<AuditAfter<Erased>>,
     ) -> Result<(Erased, bool), StoreError> {
         let (subject, scope) = (subject.to_owned(), key_scope.to_owned());
+        let answer = self
+            .write_recorded(audit, move |tx| {
+                let tokens =
+                    tx.execute("DELETE FROM tokens WHERE subject = ?1", params![subject])?;
+                let keys = tx.execute("DELETE FROM data_keys WHERE scope = ?1", params![scope])?;
+                Ok(Erased {
+                    tokens: tokens as u64,
+                    keys: keys as u64,
+                })
+            })
+            .await?;
+        // Only the vault's log: the trail's holds no values.
+        self.writer()?.truncate_logs(&[Log::Vault]).await?;
+        Ok(answer)
+    }
+
+    /// Runs `write` in the next group commit, with the records `audit` makes of its outcome
+    /// appended in that same commit, if given; answers the outcome and whether any were.
+    async fn write_recorded<T: Send + 'static>(
+        &self,
+        audit: Option<AuditAfter<T>>,
+        write: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<(T, bool), StoreError> {
         let (records, chain) = match audit {
             Some(AuditAfter { records, chain }) => (Some(records), Some(chain)),
             None => (None, None),
         };
-        let writer = self.writer()?;
-        let answer = writer
+        self.writer()?
             .write_audited(
                 move |tx| {
-                    let tokens =
-                        tx.execute("DELETE FROM tokens WHERE subject = ?1", params![subject])?;
-                    let keys =
-                        tx.execute("DELETE FROM data_keys WHERE scope = ?1", params![scope])?;
-                    let erased = Erased {
-                        tokens: tokens as u64,
-                        keys: keys as u64,
-                    };
-                    let made = records.map_or_else(Vec::new, |r| r(&erased));
-                    Ok(((erased, !made.is_empty()), made))
+                    let outcome = write(tx)?;
+                    let made = records.map_or_else(Vec::new, |r| r(&outcome));
+                    Ok(((outcome, !made.is_empty()), made))
                 },
                 chain,
             )
-            .await?;
-        // Only the vault's log: the trail's holds no values.
-        writer.truncate_logs(&[Log::Vault]).await?;
-        Ok(answer)
+            .await
     }
 }
 
