@@ -39,8 +39,8 @@ impl Vault {
         }
         let keys = self.keyring.keys()?;
         let scope = subject_scope(subject);
-        let (erased, written) = match (record, self.audit_chain()) {
-            (Some(event), Some(chain)) if self.store.joins_audit() => {
+        let (erased, written) = match self.joined_record(record) {
+            Some((event, chain)) => {
                 let event = event.succeeded(subject.to_owned(), None);
                 let records = Box::new(move |erased: &Erased| {
                     let event = AuditEvent {
@@ -54,7 +54,7 @@ impl Vault {
                     .erase_subject_audited(subject, &scope, audit)
                     .await?
             }
-            _ => (self.store.erase_subject(subject, &scope).await?, false),
+            None => (self.store.erase_subject(subject, &scope).await?, false),
         };
         if written {
             self.audit_appended();

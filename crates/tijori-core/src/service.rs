@@ -361,9 +361,8 @@ impl Vault {
             }
             // The answers are made before the records move into the store: no copy of them.
             let made: Vec<TokenResponse> = records.iter().map(response).collect();
-            let joins = self.store.joins_audit();
-            let audit = match (record.take(), self.audit_chain()) {
-                (Some(event), Some(chain)) if joins => {
+            let audit = match self.joined_record(record.take()) {
+                Some((event, chain)) => {
                     // Every answer the request will give if all these tokens go in: the ones
                     // known already (existing tokens, card security codes) and these, in order.
                     let mut inserting = made.iter();
@@ -374,7 +373,7 @@ impl Vault {
                     });
                     Some(new_tokens_record(event, answered, made.len(), chain))
                 }
-                _ => None,
+                None => None,
             };
             let outcomes = match audit {
                 Some(audit) => {
@@ -631,8 +630,8 @@ impl Vault {
         if !allowed {
             return Err(CoreError::NotFound);
         }
-        let (deleted, written) = match (record, self.audit_chain()) {
-            (Some(event), Some(chain)) if self.store.joins_audit() => {
+        let (deleted, written) = match self.joined_record(record) {
+            Some((event, chain)) => {
                 let text = serde_json::to_string(&event.succeeded(token.to_owned(), None)).ok();
                 let records = Box::new(move |deleted: &bool| match *deleted {
                     true => text.into_iter().collect(),
@@ -641,7 +640,7 @@ impl Vault {
                 let audit = AuditAfter { records, chain };
                 self.store.delete_token_audited(token, now, audit).await?
             }
-            _ => (self.store.delete_token(token, now).await?, false),
+            None => (self.store.delete_token(token, now).await?, false),
         };
         if written {
             self.audit_appended();

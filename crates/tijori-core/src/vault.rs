@@ -144,10 +144,16 @@ impl Vault {
         }
     }
 
-    /// The function that chains records written together with the store's own writes, if the
-    /// trail lives in the vault's store (see [`AuditSink::chain`]).
-    pub(crate) fn audit_chain(&self) -> Option<tijori_store::ChainFn> {
-        self.audit.chain()
+    /// The request's `record`, and the function that chains it, for a store write that appends
+    /// it in its own commit: only where the trail lives in the vault's store (see
+    /// [`AuditSink::chain`]) and the store can join the two. `None` otherwise: the caller then
+    /// records the request as it ends.
+    pub(crate) fn joined_record(
+        &self,
+        record: Option<AuditEvent>,
+    ) -> Option<(AuditEvent, tijori_store::ChainFn)> {
+        let chain = self.audit.chain().filter(|_| self.store.joins_audit())?;
+        Some((record?, chain))
     }
 
     /// A wake-up that fires after each audit append (at most one is kept while nobody waits),
