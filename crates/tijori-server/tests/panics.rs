@@ -102,15 +102,8 @@ async fn a_panicking_handler_answers_500_logs_no_value_and_the_server_goes_on() 
     assert!(!log.contains(SECRET), "the log quotes the value: {log}");
 
     // The server goes on: the trail (read over the API) holds the failed request.
-    let (status, _, trail) = send(&app, "GET", "/v1/audit?outcome=failure", "").await;
-    assert_eq!(status, StatusCode::OK, "{trail}");
-    let trail: Value = serde_json::from_str(&trail).unwrap();
-    let record = &trail["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["record"]["request_id"] == id.as_str())
-        .unwrap_or_else(|| panic!("no audit record of request {id}: {trail}"))["record"];
+    let trail = common::failures(&app, ROOT).await;
+    let record = common::record_of(&trail, &id);
     assert_eq!(record["outcome"], "failure", "{record}");
     assert_eq!(record["reason"], "internal", "{record}");
     assert!(!trail.to_string().contains(SECRET));

@@ -168,19 +168,7 @@ async fn a_body_that_breaks_off_is_unreadable_not_too_large() {
         serde_json::from_slice(&to_bytes(resp.into_body(), 1 << 20).await.unwrap()).unwrap();
     assert_eq!(body["error"]["code"], "invalid_request", "{body}");
 
-    let req = Request::builder()
-        .uri("/v1/audit?outcome=failure")
-        .header("authorization", "Bearer root-token-for-tests")
-        .body(Body::empty())
-        .unwrap();
-    let resp = app.oneshot(req).await.unwrap();
-    let trail: serde_json::Value =
-        serde_json::from_slice(&to_bytes(resp.into_body(), 1 << 20).await.unwrap()).unwrap();
-    let record = &trail["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["record"]["request_id"] == id.as_str())
-        .unwrap_or_else(|| panic!("no record of {id}: {trail}"))["record"];
+    let trail = common::failures(&app, "root-token-for-tests").await;
+    let record = common::record_of(&trail, &id);
     assert_eq!(record["reason"], "invalid_request", "{record}");
 }

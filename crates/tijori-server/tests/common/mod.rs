@@ -37,3 +37,29 @@ pub async fn state(name: &str, root: &str) -> AppState {
         requests: Default::default(),
     }
 }
+
+/// The trail's records of failed requests, read over the API with `root`.
+pub async fn failures(app: &axum::Router, root: &str) -> serde_json::Value {
+    use tower::ServiceExt;
+    let req = axum::http::Request::builder()
+        .uri("/v1/audit?outcome=failure")
+        .header("authorization", format!("Bearer {root}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), axum::http::StatusCode::OK);
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// The record of request `id` in a page of the trail.
+pub fn record_of<'a>(page: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    &page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["record"]["request_id"] == id)
+        .unwrap_or_else(|| panic!("no audit record of request {id}: {page}"))["record"]
+}
