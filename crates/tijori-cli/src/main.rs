@@ -334,7 +334,9 @@ enum AuditCommand {
 
     /// Compute the HMAC that audit records carry for a value, to find the records of a known
     /// card number, IBAN, CNIC or phone number. The value is read from standard input (never
-    /// give it as an argument: arguments show in process lists and shell history).
+    /// give it as an argument: arguments show in process lists and shell history). Each
+    /// principal may ask for a limited number an hour (60 unless the server's
+    /// --audit-hash-per-hour says otherwise), so that the HMACs on the trail cannot be searched.
     ///
     /// Example: printf %s 4111111111111111 | tijori audit hash --type card_number
     Hash {
@@ -540,6 +542,14 @@ pub(crate) struct ServerArgs {
     #[arg(long, env = "TIJORI_AUDIT_CHECKPOINT_SECS", default_value_t = 60, value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     audit_checkpoint_secs: u64,
+
+    /// Value HMACs (`tijori audit hash`, `POST /v1/audit/hash`) each principal may ask for an
+    /// hour, on each node; more are refused with 429 and a retry-after. Enough to look up the
+    /// values of an investigation; too few to try a card's candidates against the HMACs on
+    /// the trail (a format-preserving token leaves about 100,000).
+    #[arg(long, env = "TIJORI_AUDIT_HASH_PER_HOUR", default_value_t = tijori_core::audit::DEFAULT_HASH_PER_HOUR,
+          value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub(crate) audit_hash_per_hour: u32,
 
     /// Forward every audit record to a SIEM as RFC 5424 syslog: tcp://HOST:PORT (octet-counted
     /// frames) or udp://HOST:PORT. Repeat for several receivers. Delivery is at least once,

@@ -156,6 +156,7 @@ async fn serve(args: ServerArgs, tls: Option<TlsConfig>) -> Result<()> {
         data_key_cryptoperiod_days: i64::from(args.data_key_cryptoperiod_days),
         operators: args.accounts.policy(),
         dual_control: args.accounts.dual_control(),
+        audit_hash_per_hour: args.audit_hash_per_hour,
         ..VaultConfig::default()
     };
     let vault = Vault::open(store.clone(), Arc::new(SystemClock), config).await?;

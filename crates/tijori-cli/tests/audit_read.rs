@@ -951,6 +951,65 @@ fn a_values_hmac_finds_its_tokenize_records() {
     assert_eq!(stdout(&out), "");
 }
 
+/// Value HMACs are rationed per principal, so that whoever reads the trail cannot try a value's
+/// candidates against the HMACs on it; each refusal is on the trail too.
+#[test]
+fn value_hmacs_are_rationed_per_principal() {
+    let dir = temp_dir(&tmp_base(), "audit-read-hash-quota");
+    let s = Server::start_with(&bin(), &dir, &root_token(), &["--audit-hash-per-hour", "2"]);
+    let (auditor_id, auditor) = principal_with_id(&s, "auditor", &["auditor"]);
+    let c = card();
+    for _ in 0..2 {
+        hmac(&s, &auditor, "card_number", &c);
+    }
+    let over = hash(&s, &auditor, "card_number", &c);
+    assert_error(&over, 429, "rate_limited");
+    assert_no_leak(&over, &c);
+    let wait: u64 = over
+        .retry_after
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no retry-after in seconds: {:?}", over.retry_after));
+    assert!((1..=1800).contains(&wait), "retry-after {wait}");
+    // A bad type is refused before the quota is counted; another principal has its own.
+    assert_error(
+        &hash(&s, &auditor, "shoe_size", "42"),
+        400,
+        "invalid_request",
+    );
+    hmac(&s, &s.root_token, "card_number", &c);
+
+    let page = read(&s, &auditor, "operation=audit_hash&limit=1000");
+    let e = entry_of(&page, &over).expect("the refused hash is recorded");
+    assert_eq!(e["record"]["outcome"], "failure");
+    assert_eq!(e["record"]["reason"], "rate_limited");
+    assert_eq!(e["record"]["principal_id"], auditor_id.as_str());
+    assert!(e["record"].get("value_hmacs").is_none());
+
+    // The CLI says what happened and when to try again, and fails.
+    let out = tijori(
+        &[
+            "audit",
+            "hash",
+            "--type",
+            "card_number",
+            "--addr",
+            &s.url,
+            "--token",
+            &auditor,
+        ],
+        Some(&c),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("429") && err.contains("--audit-hash-per-hour"),
+        "{err}"
+    );
+    assert!(err.contains("retry in"), "{err}");
+    assert!(!err.contains(&c) && stdout(&out).is_empty());
+}
+
 // ---------------------------------------------------------------------------------------------
 // tijori audit tail
 

@@ -75,6 +75,13 @@ pub enum CoreError {
     /// A bounded in-memory store is full for now; the message says which and when it frees.
     #[error("{0}")]
     Full(&'static str),
+    /// Over a rate limit; `what` says which and how to change it.
+    #[error("{what}; retry in {retry_after} s")]
+    RateLimited {
+        what: &'static str,
+        /// Seconds until a call would be allowed.
+        retry_after: u64,
+    },
     /// Storage or another dependency failed; the cause is for the log only.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
@@ -107,6 +114,7 @@ impl CoreError {
             CoreError::TooManyItems => ErrorCode::PayloadTooLarge,
             CoreError::RootMismatch => ErrorCode::InvalidValue,
             CoreError::Sealed => ErrorCode::Sealed,
+            CoreError::RateLimited { .. } => ErrorCode::RateLimited,
             CoreError::Full(_) | CoreError::Unavailable(_) => ErrorCode::Unavailable,
             CoreError::Internal(_) => ErrorCode::Internal,
         }

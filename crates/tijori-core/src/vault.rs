@@ -38,6 +38,10 @@ pub struct VaultConfig {
     pub operators: crate::operator::OperatorPolicy,
     /// Operations that need a second person's approval.
     pub dual_control: crate::approval::DualControl,
+    /// Value HMACs (`POST /v1/audit/hash`) each principal may ask for an hour: enough to
+    /// look up the values of an investigation, too few to search a value's candidates for one
+    /// that matches an HMAC on the trail (see `audit::quota`).
+    pub audit_hash_per_hour: u32,
 }
 
 impl Default for VaultConfig {
@@ -50,6 +54,7 @@ impl Default for VaultConfig {
             data_key_cryptoperiod_days: 365,
             operators: Default::default(),
             dual_control: Default::default(),
+            audit_hash_per_hour: crate::audit::DEFAULT_HASH_PER_HOUR,
         }
     }
 }
@@ -86,6 +91,8 @@ pub struct Vault {
     pub(crate) pending: crate::seal::Pending,
     /// Custom roles.
     pub(crate) role_book: crate::policy::RoleBook,
+    /// Each principal's calls for value HMACs this hour.
+    pub(crate) hash_quota: crate::audit::quota::HashQuota,
 }
 
 impl Vault {
@@ -107,6 +114,7 @@ impl Vault {
         audit: Arc<dyn AuditSink>,
     ) -> Result<Vault, CoreError> {
         let vault = Vault {
+            hash_quota: crate::audit::quota::HashQuota::new(config.audit_hash_per_hour),
             store,
             clock,
             keyring: Keyring::default(),

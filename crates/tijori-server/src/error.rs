@@ -14,6 +14,8 @@ use crate::context::request_id;
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// For `rate_limited`: the seconds sent in `retry-after`.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -21,6 +23,7 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -87,9 +90,14 @@ impl From<CoreError> for ApiError {
             }
             _ => {}
         }
+        let retry_after = match e {
+            CoreError::RateLimited { retry_after, .. } => Some(retry_after),
+            _ => None,
+        };
         ApiError {
             code: e.code(),
             message: e.public_message(),
+            retry_after,
         }
     }
 }
@@ -102,6 +110,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         resp
     }
 }

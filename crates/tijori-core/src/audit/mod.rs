@@ -18,10 +18,12 @@ pub mod archive;
 pub mod export;
 mod ops;
 mod query;
+pub(crate) mod quota;
 mod verify;
 
 pub use ops::stored_public_key;
 pub use query::{AuditEntry, AuditFilter, AuditPage, MAX_EXPORT, MAX_PAGE};
+pub use quota::DEFAULT_PER_HOUR as DEFAULT_HASH_PER_HOUR;
 pub use verify::{feed_store, verify, Verdict, Verifier};
 
 use std::sync::Arc;

@@ -73,6 +73,18 @@ impl Vault {
         ))
     }
 
+    /// [`Vault::audit_hash`] asked for by `principal_id`, within its hourly quota
+    /// ([`VaultConfig::audit_hash_per_hour`](crate::VaultConfig)): `RateLimited` beyond it.
+    pub fn audit_hash_for(
+        &self,
+        principal_id: &str,
+        data_type: DataType,
+        value: &str,
+    ) -> Result<String, CoreError> {
+        self.hash_quota.take(principal_id, self.clock.now())?;
+        self.audit_hash(data_type, value)
+    }
+
     /// The HMAC a request's audit record carries for a value: `None` where there is none to
     /// give (unknown type, invalid value, sealed vault) and for card security codes, whose
     /// thousand possible values an HMAC would not hide from anyone allowed to compute HMACs.

@@ -83,7 +83,10 @@ fn hash() -> Value {
         "summary": "The HMAC audit records carry for a value",
         "description": "Roles: `admin`, `auditor`, `data_officer`. Normalizes the value as its \
             type does and answers its HMAC under the audit key, as tokenize and search records \
-            carry it in `value_hmacs`. Card security codes are never hashed.",
+            carry it in `value_hmacs`. Card security codes are never hashed. Each principal \
+            may ask for a limited number an hour (60 by default, `tijori server \
+            --audit-hash-per-hour`); beyond it the answer is `429 rate_limited` with \
+            `retry-after`.",
         "requestBody": body("AuditHashRequest"),
         "responses": {"200": ok("The HMAC.", "AuditHash"), "422": fail("Unprocessable")},
     })

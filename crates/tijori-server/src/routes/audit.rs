@@ -124,7 +124,7 @@ pub(crate) async fn hash(
     let ty = DataType::parse(&req.data_type)
         .filter(|t| !t.is_ephemeral())
         .ok_or_else(|| bad("type must be a stored data type (see API.md); card security codes are never hashed"))?;
-    let hmac = s.vault.audit_hash(ty, &req.value)?;
+    let hmac = s.vault.audit_hash_for(&p.id, ty, &req.value)?;
     note_value(Some(hmac.clone()));
     Ok(Json(json!({ "hmac": hmac })).into_response())
 }
