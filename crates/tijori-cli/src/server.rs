@@ -223,6 +223,7 @@ async fn serve(args: ServerArgs, tls: Option<TlsConfig>) -> Result<()> {
         requests: Default::default(),
     };
     let requests = state.requests.clone();
+    let rejected = tijori_server::record_rejected(state.clone());
     let router = app(state);
     let tcp = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -282,11 +283,11 @@ async fn serve(args: ServerArgs, tls: Option<TlsConfig>) -> Result<()> {
             // (its default action would end the process).
             reload_on_hangup(tls.clone())?;
             println!("tijori listening on https://{addr} ({mode})");
-            listener::serve(tcp, router, Some(tls), limits, shutdown_signal()).await;
+            listener::serve(tcp, router, Some(tls), limits, rejected, shutdown_signal()).await;
         }
         None => {
             println!("tijori listening on http://{addr} ({mode})");
-            listener::serve(tcp, router, None, limits, shutdown_signal()).await;
+            listener::serve(tcp, router, None, limits, rejected, shutdown_signal()).await;
         }
     }
     // Requests whose clients left before their answer still run to their audit record.

@@ -1,7 +1,7 @@
 //! Limits against slow and hostile clients, black-box over raw TCP: oversized and too many
 //! headers (431), a body that does not arrive (408), headers that do not arrive (the
 //! connection is closed), too many connections (the next one waits for a free slot), and JSON
-//! nested past any reason (400, not a crash). Every limit is a `tijori server` flag.
+//! nested past any reason (400, not a crash). Requests refused before the router are audited. Every limit is a `tijori server` flag.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
 mod common;
@@ -52,9 +52,46 @@ fn oversized_or_too_many_headers_answer_431() {
     let many: String = (0..40).map(|i| format!("X-H{i}: v\r\n")).collect();
     let req = format!("GET /v1/health HTTP/1.1\r\nHost: x\r\n{many}Connection: close\r\n\r\n");
     assert!(status_line(&exchange(&s, req.as_bytes())).starts_with("HTTP/1.1 431"));
+    let garbage = b"NOT AN HTTP REQUEST\r\n\r\n";
+    assert!(status_line(&exchange(&s, garbage)).starts_with("HTTP/1.1 400"));
     // Within the limits the same request is served.
     let ok = "GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     assert!(status_line(&exchange(&s, ok.as_bytes())).starts_with("HTTP/1.1 200"));
+
+    // hyper answered the refusals before the router saw them; each is on the trail all the
+    // same, as an attempt from its peer. (Recorded as the connection ends: wait for them.)
+    let refused = || {
+        let r = s.get("/v1/audit?operation=malformed_request", Some(&s.root_token));
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json["records"].as_array().cloned().unwrap_or_default()
+    };
+    assert!(
+        wait_for(Duration::from_secs(20), || refused().len() >= 3),
+        "{:?}",
+        refused()
+    );
+    let records = refused();
+    let mut reasons: Vec<&str> = records
+        .iter()
+        .map(|e| e["record"]["reason"].as_str().unwrap_or(""))
+        .collect();
+    reasons.sort_unstable();
+    assert_eq!(
+        reasons,
+        ["invalid_request", "payload_too_large", "payload_too_large"]
+    );
+    for e in &records {
+        let r = &e["record"];
+        assert_eq!(r["outcome"], "failure");
+        assert!(
+            r["source"].as_str().unwrap().starts_with("127.0.0.1:"),
+            "{r}"
+        );
+        assert!(
+            r["request_id"].is_string() && r["principal_id"].is_null(),
+            "{r}"
+        );
+    }
 }
 
 #[test]

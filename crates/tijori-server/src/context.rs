@@ -303,6 +303,44 @@ pub(crate) async fn request_context(
     resp
 }
 
+/// Records each request that hyper refused before the router saw it (see
+/// [`crate::listener::Refusal`]) as `malformed_request` from its peer, like any other attempt.
+/// hyper has answered it already, so there is nothing to withhold: a trail that cannot be
+/// written is only logged. The append is a tracked request task, so a stopping server waits
+/// for it.
+pub fn record_rejected(state: AppState) -> crate::listener::Rejected {
+    std::sync::Arc::new(move |peer, refusal| {
+        if cfg!(feature = "unaudited-bench") {
+            return;
+        }
+        let reason = match refusal {
+            crate::listener::Refusal::Malformed => ErrorCode::InvalidRequest,
+            crate::listener::Refusal::TooLarge => ErrorCode::PayloadTooLarge,
+        };
+        let event = AuditEvent {
+            time: rfc3339(state.vault.now()),
+            request_id: Some(new_id()),
+            principal_id: None,
+            principal_kind: None,
+            source: Some(peer.to_string()),
+            operation: "malformed_request".into(),
+            resource: None,
+            data_type: None,
+            outcome: Outcome::Failure,
+            reason: Some(reason.as_str().to_owned()),
+            value_hmacs: Vec::new(),
+            count: None,
+            approval: None,
+        };
+        let vault = state.vault.clone();
+        state.requests.spawn(async move {
+            if let Err(e) = vault.audit(vec![event]).await {
+                tracing::error!(%peer, error = %e, "a refused request could not be recorded");
+            }
+        });
+    })
+}
+
 /// The audit record of a finished request, from what its handler noted and its status; `None`
 /// for a request not audited, or whose success the handler recorded already.
 fn audit_event(state: &AppState, ctx: &Context, resp: &Response) -> Option<AuditEvent> {

@@ -20,6 +20,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tijori_core::Vault;
 
+pub use context::record_rejected;
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use panics::install_panic_hook;

@@ -2,7 +2,9 @@
 //! facing hostile clients needs: at most so many open connections (past that, new ones wait in
 //! the kernel's backlog), a time limit on the headers of each request (a slow client is cut
 //! off), and caps on header size and count (`431`). Each connection runs in its own task, so
-//! none holds up the others; shutdown lets open connections finish their requests.
+//! none holds up the others; shutdown lets open connections finish their requests. A request
+//! that hyper refuses before the router sees it (malformed, or over the header limits) is
+//! told to a [`Rejected`] hook, so that it is audited like any other attempt.
 
 use std::future::Future;
 use std::io;
@@ -50,6 +52,18 @@ impl Default for Limits {
     }
 }
 
+/// Why hyper refused a request before the router saw it (and answered it itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// A request line or headers that do not parse: `400`.
+    Malformed,
+    /// A request line or headers over the limits: `431` (or `414` for a URI).
+    TooLarge,
+}
+
+/// Told of each request hyper refused, with the peer's address.
+pub type Rejected = Arc<dyn Fn(SocketAddr, Refusal) + Send + Sync>;
+
 /// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown` completes,
 /// then lets open connections finish their requests (for at most 30 s) and returns.
 pub async fn serve<F>(
@@ -57,6 +71,7 @@ pub async fn serve<F>(
     router: Router,
     tls: Option<TlsConfig>,
     limits: Limits,
+    rejected: Rejected,
     shutdown: F,
 ) where
     F: Future<Output = ()> + Send,
@@ -75,15 +90,16 @@ pub async fn serve<F>(
         };
         let _ = tcp.set_nodelay(true);
         let (router, watcher, limits) = (router.clone(), graceful.watcher(), limits.clone());
+        let rejected = rejected.clone();
         let config = tls.as_ref().map(TlsConfig::current);
         tokio::spawn(async move {
             match config {
                 Some(config) => {
                     if let Some((stream, client)) = handshake(tcp, peer, config).await {
-                        http(stream, peer, client, router, watcher, &limits).await;
+                        http(stream, peer, client, router, watcher, &limits, &rejected).await;
                     }
                 }
-                None => http(tcp, peer, None, router, watcher, &limits).await,
+                None => http(tcp, peer, None, router, watcher, &limits, &rejected).await,
             }
             drop(permit);
         });
@@ -123,6 +139,7 @@ async fn http<S>(
     router: Router,
     watcher: Watcher,
     limits: &Limits,
+    rejected: &Rejected,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -141,6 +158,13 @@ async fn http<S>(
     let served = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
     if let Err(e) = served.await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
+        // Not a header timeout: hyper cannot tell a slow request from an idle keep-alive
+        // connection, and the idle ones are no attempt.
+        if e.is_parse_too_large() {
+            rejected(peer, Refusal::TooLarge);
+        } else if e.is_parse() {
+            rejected(peer, Refusal::Malformed);
+        }
     }
 }
 

@@ -79,6 +79,7 @@ async fn start(name: &str, client_ca: &ClientCa) -> Fixture {
         echo(),
         Some(tls),
         Default::default(),
+        std::sync::Arc::new(|_, _| {}),
         async move {
             let _ = stopped.await;
         },
