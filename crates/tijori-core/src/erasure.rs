@@ -39,7 +39,7 @@ impl Vault {
         }
         let keys = self.keyring.keys()?;
         let scope = subject_scope(subject);
-        let (erased, written) = match self.joined_record(record) {
+        let (erased, written) = match self.joined_record(record, tijori_store::Joined::Removals) {
             Some((event, chain)) => {
                 let event = event.succeeded(subject.to_owned(), None);
                 let records = Box::new(move |erased: &Erased| {

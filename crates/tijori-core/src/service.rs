@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tijori_crypto::{open, RandomPool, Sealer, SecretKey};
-use tijori_store::{AuditAfter, AuditWith, ChainFn, InsertOutcome, TokenRecord};
+use tijori_store::{AuditAfter, AuditWith, ChainFn, InsertOutcome, Joined, TokenRecord};
 use tijori_types::api::{SearchRequest, TokenFormat, TokenResponse, TokenizeRequest};
 use tijori_types::{mask::mask, normalize, DataType};
 use zeroize::Zeroizing;
@@ -361,7 +361,7 @@ impl Vault {
             }
             // The answers are made before the records move into the store: no copy of them.
             let made: Vec<TokenResponse> = records.iter().map(response).collect();
-            let audit = match self.joined_record(record.take()) {
+            let audit = match self.joined_record(record.take(), Joined::Tokens) {
                 Some((event, chain)) => {
                     // Every answer the request will give if all these tokens go in: the ones
                     // known already (existing tokens, card security codes) and these, in order.
@@ -630,7 +630,7 @@ impl Vault {
         if !allowed {
             return Err(CoreError::NotFound);
         }
-        let (deleted, written) = match self.joined_record(record) {
+        let (deleted, written) = match self.joined_record(record, Joined::Removals) {
             Some((event, chain)) => {
                 let text = serde_json::to_string(&event.succeeded(token.to_owned(), None)).ok();
                 let records = Box::new(move |deleted: &bool| match *deleted {

@@ -159,8 +159,12 @@ impl Vault {
     pub(crate) fn joined_record(
         &self,
         record: Option<AuditEvent>,
+        what: tijori_store::Joined,
     ) -> Option<(AuditEvent, tijori_store::ChainFn)> {
-        let chain = self.audit.chain().filter(|_| self.store.joins_audit())?;
+        let chain = self
+            .audit
+            .chain()
+            .filter(|_| self.store.joins_audit(what))?;
         Some((record?, chain))
     }
 

@@ -15,7 +15,7 @@ pub use error::StoreError;
 pub use model::{ApprovalRecord, RoleRecord};
 pub use model::{
     AuditAfter, AuditCheckpoint, AuditRow, AuditWith, ChainFn, DataKeyRecord, Erased,
-    IdempotencyRecord, InsertOutcome, KekRecord, KeyUsage, LoginFailure, PrincipalRecord,
+    IdempotencyRecord, InsertOutcome, Joined, KekRecord, KeyUsage, LoginFailure, PrincipalRecord,
     SessionRecord, TokenRecord, UserRecord,
 };
 
@@ -45,9 +45,10 @@ pub trait TokenStore: Send + Sync {
         drop(audit);
         Ok((self.insert_tokens(records, now).await?, false))
     }
-    /// Whether [`insert_tokens_audited`](Self::insert_tokens_audited) joins records to the
-    /// tokens' commit; where it does not, a caller need not make them.
-    fn joins_audit(&self) -> bool {
+    /// Whether the `_audited` writes of `what` join records to their commit; where they do
+    /// not, a caller need not make them.
+    fn joins_audit(&self, what: Joined) -> bool {
+        let _ = what;
         false
     }
     /// A live (unexpired at `now`) token.

@@ -257,6 +257,16 @@ pub type MakeRecords<T> = Box<dyn FnOnce(&T) -> Vec<String> + Send>;
 /// The records of a token insert, made from its outcomes.
 pub type AuditWith = AuditAfter<[InsertOutcome]>;
 
+/// Which writes a store joins to their audit records ([`AuditAfter`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Joined {
+    /// New tokens (`insert_tokens_audited`): the hot path, one commit for both.
+    Tokens,
+    /// A token's deletion and a subject's erasure (`delete_token_audited`,
+    /// `erase_subject_audited`): rare, and never to stand without their record.
+    Removals,
+}
+
 /// What an erasure removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Erased {

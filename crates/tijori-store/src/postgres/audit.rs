@@ -9,7 +9,7 @@
 //! the database's or role's default.
 
 use async_trait::async_trait;
-use deadpool_postgres::Pool;
+use deadpool_postgres::{Pool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::Row;
 
@@ -220,7 +220,21 @@ async fn append_group(
 ) -> Result<Vec<i64>, StoreError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    xact_lock(&tx, AUDIT_LOCK).await?;
+    let seqs = append_in(&tx, &records, chain).await?;
+    tx.commit().await?;
+    Ok(seqs)
+}
+
+/// Appends `records` to the chain inside `tx`, which holds the chain's lock from here to its
+/// commit: for a write that commits together with its records. The write's own row locks are
+/// taken before this lock; appends take no row locks, so the two never wait on each other in
+/// a cycle.
+pub(super) async fn append_in(
+    tx: &Transaction<'_>,
+    records: &[String],
+    chain: ChainFn,
+) -> Result<Vec<i64>, StoreError> {
+    xact_lock(tx, AUDIT_LOCK).await?;
     // Read only now, in a statement started after the lock was granted: under READ
     // COMMITTED it sees the previous holder's records. Read in the same statement as the
     // lock, the head would come from a snapshot taken before the wait, and the chain fork.
@@ -244,7 +258,7 @@ async fn append_group(
     let mut seqs = Vec::with_capacity(records.len());
     let mut prevs = Vec::with_capacity(records.len());
     let mut hashes = Vec::with_capacity(records.len());
-    for record in &records {
+    for record in records {
         seq += 1;
         let hash = chain(&prev, seq, record);
         seqs.push(seq);
@@ -260,6 +274,5 @@ async fn append_group(
         .await?;
     tx.execute(&insert, &[&seqs, &records, &prevs, &hashes])
         .await?;
-    tx.commit().await?;
     Ok(seqs)
 }

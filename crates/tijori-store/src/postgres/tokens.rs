@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 
 use super::{col, live, token_from_row, PgStore, TOKEN_COLUMNS};
-use crate::{Erased, InsertOutcome, StoreError, TokenRecord, TokenStore};
+use crate::{AuditAfter, Erased, InsertOutcome, Joined, StoreError, TokenRecord, TokenStore};
 
 /// How often one record is tried again when the row it collided with went away before it could
 /// be read (deleted or expired and purged by another node meanwhile).
@@ -123,6 +123,13 @@ impl TokenStore for PgStore {
         Ok(out)
     }
 
+    /// Deletions and erasures commit with their records; new tokens do not: a token insert
+    /// holding the chain's lock until its commit would make every tokenize of the cluster wait
+    /// for the one before it, where the audit writer appends many requests' records at once.
+    fn joins_audit(&self, what: Joined) -> bool {
+        what == Joined::Removals
+    }
+
     async fn token(&self, token: &str, now: i64) -> Result<Option<TokenRecord>, StoreError> {
         let rec = self
             .query_opt(
@@ -163,15 +170,16 @@ impl TokenStore for PgStore {
     }
 
     async fn delete_token(&self, token: &str, now: i64) -> Result<bool, StoreError> {
-        let deleted = self
-            .query_opt(
-                "DELETE FROM tokens WHERE token = $1 RETURNING expires_at",
-                &[&token],
-                |r| col::<Option<i64>>(r, 0),
-            )
-            .await?;
-        // An expired token is deleted all the same, but answers as if it was not there.
-        Ok(deleted.is_some_and(|e| live(e, now)))
+        Ok(self.delete(token, now, None).await?.0)
+    }
+
+    async fn delete_token_audited(
+        &self,
+        token: &str,
+        now: i64,
+        audit: AuditAfter<bool>,
+    ) -> Result<(bool, bool), StoreError> {
+        self.delete(token, now, Some(audit)).await
     }
 
     /// PostgreSQL does not overwrite a deleted row in place: its bytes stay in the table's
@@ -180,16 +188,16 @@ impl TokenStore for PgStore {
     /// deletion of the wrapped keys; physical removal is the database operator's (autovacuum,
     /// WAL retention), and nothing more is run from here.
     async fn erase_subject(&self, subject: &str, key_scope: &str) -> Result<Erased, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let tokens = tx
-            .execute("DELETE FROM tokens WHERE subject = $1", &[&subject])
-            .await?;
-        let keys = tx
-            .execute("DELETE FROM data_keys WHERE scope = $1", &[&key_scope])
-            .await?;
-        tx.commit().await?;
-        Ok(Erased { tokens, keys })
+        Ok(self.erase(subject, key_scope, None).await?.0)
+    }
+
+    async fn erase_subject_audited(
+        &self,
+        subject: &str,
+        key_scope: &str,
+        audit: AuditAfter<Erased>,
+    ) -> Result<(Erased, bool), StoreError> {
+        self.erase(subject, key_scope, Some(audit)).await
     }
 
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
@@ -199,4 +207,70 @@ impl TokenStore for PgStore {
         )
         .await
     }
+}
+
+impl PgStore {
+    /// Deletes `token`, with the records `audit` makes of the outcome in the same commit;
+    /// answers whether it was a live token, and whether records were appended.
+    async fn delete(
+        &self,
+        token: &str,
+        now: i64,
+        audit: Option<AuditAfter<bool>>,
+    ) -> Result<(bool, bool), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let expires = tx
+            .query_opt(
+                "DELETE FROM tokens WHERE token = $1 RETURNING expires_at",
+                &[&token],
+            )
+            .await?
+            .map(|r| col::<Option<i64>>(&r, 0))
+            .transpose()?;
+        // An expired token is deleted all the same, but answers as if it was not there.
+        let deleted = expires.is_some_and(|e| live(e, now));
+        let joined = join(&tx, audit, &deleted).await?;
+        tx.commit().await?;
+        Ok((deleted, joined))
+    }
+
+    /// Erases `subject` (its tokens, and the data keys of `key_scope`), with the records
+    /// `audit` makes of the outcome in the same commit.
+    async fn erase(
+        &self,
+        subject: &str,
+        key_scope: &str,
+        audit: Option<AuditAfter<Erased>>,
+    ) -> Result<(Erased, bool), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let tokens = tx
+            .execute("DELETE FROM tokens WHERE subject = $1", &[&subject])
+            .await?;
+        let keys = tx
+            .execute("DELETE FROM data_keys WHERE scope = $1", &[&key_scope])
+            .await?;
+        let erased = Erased { tokens, keys };
+        let joined = join(&tx, audit, &erased).await?;
+        tx.commit().await?;
+        Ok((erased, joined))
+    }
+}
+
+/// Appends the records `audit` makes of `outcome` inside `tx`; whether there were any.
+async fn join<T>(
+    tx: &Transaction<'_>,
+    audit: Option<AuditAfter<T>>,
+    outcome: &T,
+) -> Result<bool, StoreError> {
+    let Some(audit) = audit else {
+        return Ok(false);
+    };
+    let records = (audit.records)(outcome);
+    if records.is_empty() {
+        return Ok(false);
+    }
+    super::audit::append_in(tx, &records, audit.chain).await?;
+    Ok(true)
 }

@@ -364,7 +364,7 @@ impl TokenStore for SqliteStore {
         Ok(answer)
     }
 
-    fn joins_audit(&self) -> bool {
+    fn joins_audit(&self, _: crate::Joined) -> bool {
         true
     }
 

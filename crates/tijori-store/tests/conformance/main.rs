@@ -232,23 +232,18 @@ async fn pg_reopen_keeps_everything() {
     db.drop_schema().await;
 }
 
-/// Where the trail lives in the vault's store (SQLite), a deletion or an erasure whose record
-/// cannot be appended does not happen: nothing stands that the trail does not show.
-#[tokio::test]
-async fn sqlite_a_deletion_whose_record_fails_does_not_stand() {
-    use tijori_store::{AuditAfter, Erased, KeyStore, TokenStore};
-    let s = sqlite("unrecorded-deletion");
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("store-unrecorded-deletion-{}", std::process::id()));
-    let key = with_key(&s).await;
+/// A deletion or an erasure whose record cannot be appended does not happen: nothing stands
+/// that the trail does not show. `break_trail` makes the trail's table unwritable.
+async fn removals_without_their_record_do_not_stand<F>(s: &dyn Store, break_trail: F)
+where
+    F: std::future::Future<Output = ()>,
+{
+    use tijori_store::{AuditAfter, Erased};
+    let key = with_key(s).await;
     let mut mine = record("t1", key, None, None);
     mine.subject = Some("subj".into());
     s.insert_tokens(vec![mine], 100).await.unwrap();
-    // The trail breaks: its table is gone.
-    rusqlite::Connection::open(dir.join(tijori_store::sqlite::TRAIL_FILE))
-        .unwrap()
-        .execute_batch("DROP TABLE audit")
-        .unwrap();
+    break_trail.await;
     let deleted = AuditAfter {
         records: Box::new(|_: &bool| vec!["deleted".to_owned()]),
         chain: audit::chain,
@@ -267,4 +262,30 @@ async fn sqlite_a_deletion_whose_record_fails_does_not_stand() {
         s.data_key(key).await.unwrap().is_some(),
         "the subject's key is gone"
     );
+}
+
+#[tokio::test]
+async fn sqlite_a_deletion_whose_record_fails_does_not_stand() {
+    let s = sqlite("unrecorded-deletion");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("store-unrecorded-deletion-{}", std::process::id()));
+    removals_without_their_record_do_not_stand(&s, async {
+        rusqlite::Connection::open(dir.join(tijori_store::sqlite::TRAIL_FILE))
+            .unwrap()
+            .execute_batch("DROP TABLE audit")
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pg_a_deletion_whose_record_fails_does_not_stand() {
+    let Some(db) = PgSchema::new("pg_unrecorded_deletion") else {
+        return;
+    };
+    let s = db.store().await;
+    removals_without_their_record_do_not_stand(&s, db.sql("ALTER TABLE audit RENAME TO gone"))
+        .await;
+    drop(s);
+    db.drop_schema().await;
 }
