@@ -152,6 +152,16 @@ fn tijori(args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `tijori audit hash --type TY` against `s` with `key`, the value on stdin.
+fn cli_hash(s: &Server, key: &str, ty: &str, input: &str) -> Output {
+    tijori(
+        &[
+            "audit", "hash", "--type", ty, "--addr", &s.url, "--token", key,
+        ],
+        Some(input),
+    )
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
 }
@@ -900,52 +910,16 @@ fn a_values_hmac_finds_its_tokenize_records() {
         format!("{c}\n"),
         format!("{}\r\n", grouped(&c, ' ')),
     ] {
-        let out = tijori(
-            &[
-                "audit",
-                "hash",
-                "--type",
-                "card_number",
-                "--addr",
-                &s.url,
-                "--token",
-                &auditor,
-            ],
-            Some(&input),
-        );
+        let out = cli_hash(&s, &auditor, "card_number", &input);
         assert!(out.status.success(), "{}", stderr(&out));
         assert_eq!(stdout(&out), format!("{h}\n"));
         assert!(!stderr(&out).contains(&c));
     }
-    let out = tijori(
-        &[
-            "audit",
-            "hash",
-            "--type",
-            "card_security_code",
-            "--addr",
-            &s.url,
-            "--token",
-            &auditor,
-        ],
-        Some("123"),
-    );
+    let out = cli_hash(&s, &auditor, "card_security_code", "123");
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(stderr(&out).contains("400"), "{}", stderr(&out));
     let (_, revealer) = principal_with_id(&s, "revealer", &["revealer"]);
-    let out = tijori(
-        &[
-            "audit",
-            "hash",
-            "--type",
-            "card_number",
-            "--addr",
-            &s.url,
-            "--token",
-            &revealer,
-        ],
-        Some(&c),
-    );
+    let out = cli_hash(&s, &revealer, "card_number", &c);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("403"), "{}", stderr(&out));
     assert_eq!(stdout(&out), "");
@@ -987,19 +961,7 @@ fn value_hmacs_are_rationed_per_principal() {
     assert!(e["record"].get("value_hmacs").is_none());
 
     // The CLI says what happened and when to try again, and fails.
-    let out = tijori(
-        &[
-            "audit",
-            "hash",
-            "--type",
-            "card_number",
-            "--addr",
-            &s.url,
-            "--token",
-            &auditor,
-        ],
-        Some(&c),
-    );
+    let out = cli_hash(&s, &auditor, "card_number", &c);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     let err = stderr(&out);
     assert!(
