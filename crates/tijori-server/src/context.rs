@@ -318,19 +318,15 @@ pub fn record_rejected(state: AppState) -> crate::listener::Rejected {
             crate::listener::Refusal::TooLarge => ErrorCode::PayloadTooLarge,
         };
         let event = AuditEvent {
-            time: rfc3339(state.vault.now()),
             request_id: Some(new_id()),
-            principal_id: None,
             principal_kind: None,
             source: Some(peer.to_string()),
-            operation: "malformed_request".into(),
-            resource: None,
-            data_type: None,
-            outcome: Outcome::Failure,
-            reason: Some(reason.as_str().to_owned()),
-            value_hmacs: Vec::new(),
-            count: None,
-            approval: None,
+            ..AuditEvent::system(
+                state.vault.now(),
+                "malformed_request",
+                Outcome::Failure,
+                Some(reason.as_str().to_owned()),
+            )
         };
         let vault = state.vault.clone();
         state.requests.spawn(async move {
