@@ -1073,6 +1073,32 @@ fn delete_makes_a_token_unknown_everywhere() {
         "not_found",
     );
 
+    // Each deletion, done or not, has exactly one record: also on PostgreSQL, where a
+    // deletion and its record share a commit.
+    let page = s.get(
+        "/v1/audit?operation=delete_token&limit=100",
+        Some(&s.root_token),
+    );
+    assert_eq!(page.status, 200, "{}", page.text);
+    let records: Vec<(&str, &str, &str)> = page.json["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let r = &e["record"];
+            let field = |k: &str| r[k].as_str().unwrap_or("");
+            (field("request_id"), field("outcome"), field("resource"))
+        })
+        .collect();
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert_eq!(
+        records[0],
+        (d.request_id.as_deref().unwrap(), "success", t.as_str())
+    );
+    assert!(records[1..]
+        .iter()
+        .all(|r| r.1 == "failure" && r.2.is_empty()));
+
     // The other token is untouched, and the value can be tokenized afresh.
     assert_eq!(
         s.get(&format!("/v1/tokens/{other}"), Some(&rev)).status,
