@@ -4,7 +4,7 @@
 //! replicas too, without finding each copy. The subject's tokens are deleted as well, so they
 //! answer `404` like any unknown token.
 
-use tijori_store::{AuditAfter, Erased};
+use tijori_store::{AuditAfter, Erased, MakeRecords};
 
 use crate::audit::AuditEvent;
 use crate::keyring::subject_scope;
@@ -39,23 +39,23 @@ impl Vault {
         }
         let keys = self.keyring.keys()?;
         let scope = subject_scope(subject);
-        let (erased, written) = match self.joined_record(record, tijori_store::Joined::Removals) {
-            Some((event, chain)) => {
+        let audit = self
+            .joined_record(record, tijori_store::Joined::Removals)
+            .map(|(event, chain)| {
                 let event = event.succeeded(subject.to_owned(), None);
-                let records = Box::new(move |erased: &Erased| {
+                let records: MakeRecords<Erased> = Box::new(move |erased| {
                     let event = AuditEvent {
                         count: Some(erased.tokens),
                         ..event
                     };
                     serde_json::to_string(&event).ok().into_iter().collect()
                 });
-                let audit = AuditAfter { records, chain };
-                self.store
-                    .erase_subject_audited(subject, &scope, audit)
-                    .await?
-            }
-            None => (self.store.erase_subject(subject, &scope).await?, false),
-        };
+                AuditAfter { records, chain }
+            });
+        let (erased, written) = self
+            .store
+            .erase_subject_audited(subject, &scope, audit)
+            .await?;
         if written {
             self.audit_appended();
         }

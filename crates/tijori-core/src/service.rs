@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tijori_crypto::{open, RandomPool, Sealer, SecretKey};
-use tijori_store::{AuditAfter, AuditWith, ChainFn, InsertOutcome, Joined, TokenRecord};
+use tijori_store::{
+    AuditAfter, AuditWith, ChainFn, InsertOutcome, Joined, MakeRecords, TokenRecord,
+};
 use tijori_types::api::{SearchRequest, TokenFormat, TokenResponse, TokenizeRequest};
 use tijori_types::{mask::mask, normalize, DataType};
 use zeroize::Zeroizing;
@@ -630,18 +632,17 @@ impl Vault {
         if !allowed {
             return Err(CoreError::NotFound);
         }
-        let (deleted, written) = match self.joined_record(record, Joined::Removals) {
-            Some((event, chain)) => {
+        let audit = self
+            .joined_record(record, Joined::Removals)
+            .map(|(event, chain)| {
                 let text = serde_json::to_string(&event.succeeded(token.to_owned(), None)).ok();
-                let records = Box::new(move |deleted: &bool| match *deleted {
+                let records: MakeRecords<bool> = Box::new(move |deleted| match *deleted {
                     true => text.into_iter().collect(),
                     false => Vec::new(),
                 });
-                let audit = AuditAfter { records, chain };
-                self.store.delete_token_audited(token, now, audit).await?
-            }
-            None => (self.store.delete_token(token, now).await?, false),
-        };
+                AuditAfter { records, chain }
+            });
+        let (deleted, written) = self.store.delete_token_audited(token, now, audit).await?;
         if written {
             self.audit_appended();
         }

@@ -15,8 +15,8 @@ pub use error::StoreError;
 pub use model::{ApprovalRecord, RoleRecord};
 pub use model::{
     AuditAfter, AuditCheckpoint, AuditRow, AuditWith, ChainFn, DataKeyRecord, Erased,
-    IdempotencyRecord, InsertOutcome, Joined, KekRecord, KeyUsage, LoginFailure, PrincipalRecord,
-    SessionRecord, TokenRecord, UserRecord,
+    IdempotencyRecord, InsertOutcome, Joined, KekRecord, KeyUsage, LoginFailure, MakeRecords,
+    PrincipalRecord, SessionRecord, TokenRecord, UserRecord,
 };
 
 /// Tokens: the encrypted values and what is shown of them.
@@ -63,34 +63,35 @@ pub trait TokenStore: Send + Sync {
         now: i64,
     ) -> Result<Option<TokenRecord>, StoreError>;
     /// Deletes a token for good; `false` if there was no such live token.
-    async fn delete_token(&self, token: &str, now: i64) -> Result<bool, StoreError>;
+    async fn delete_token(&self, token: &str, now: i64) -> Result<bool, StoreError> {
+        Ok(self.delete_token_audited(token, now, None).await?.0)
+    }
     /// Crypto-shredding: deletes every token of `subject` and destroys the data keys of
     /// `key_scope` (the subject's own) in one commit, leaving no copy of the keys in the files
     /// (deleted rows are zeroed, the write-ahead log emptied). Answers the counts.
-    async fn erase_subject(&self, subject: &str, key_scope: &str) -> Result<Erased, StoreError>;
-    /// [`delete_token`](Self::delete_token) with the record `audit` makes of its outcome in
-    /// the same commit (as [`insert_tokens_audited`](Self::insert_tokens_audited)); answers
-    /// whether one was appended. A store that cannot join them (this default) deletes alone.
+    async fn erase_subject(&self, subject: &str, key_scope: &str) -> Result<Erased, StoreError> {
+        Ok(self
+            .erase_subject_audited(subject, key_scope, None)
+            .await?
+            .0)
+    }
+    /// [`delete_token`](Self::delete_token), with the records `audit` makes of its outcome
+    /// (if given) appended in the same commit, as
+    /// [`insert_tokens_audited`](Self::insert_tokens_audited) does; answers whether any were.
     async fn delete_token_audited(
         &self,
         token: &str,
         now: i64,
-        audit: AuditAfter<bool>,
-    ) -> Result<(bool, bool), StoreError> {
-        drop(audit);
-        Ok((self.delete_token(token, now).await?, false))
-    }
-    /// [`erase_subject`](Self::erase_subject) with the record `audit` makes of its outcome in
-    /// the same commit; answers whether one was appended. This default erases alone.
+        audit: Option<AuditAfter<bool>>,
+    ) -> Result<(bool, bool), StoreError>;
+    /// [`erase_subject`](Self::erase_subject), with the records `audit` makes of its outcome
+    /// (if given) appended in the same commit; answers whether any were.
     async fn erase_subject_audited(
         &self,
         subject: &str,
         key_scope: &str,
-        audit: AuditAfter<Erased>,
-    ) -> Result<(Erased, bool), StoreError> {
-        drop(audit);
-        Ok((self.erase_subject(subject, key_scope).await?, false))
-    }
+        audit: Option<AuditAfter<Erased>>,
+    ) -> Result<(Erased, bool), StoreError>;
     /// Deletes tokens expired at `now`; how many.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
 }

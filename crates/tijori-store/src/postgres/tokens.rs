@@ -169,50 +169,7 @@ impl TokenStore for PgStore {
         Ok(rec.filter(|r| live(r.expires_at, now)))
     }
 
-    async fn delete_token(&self, token: &str, now: i64) -> Result<bool, StoreError> {
-        Ok(self.delete(token, now, None).await?.0)
-    }
-
     async fn delete_token_audited(
-        &self,
-        token: &str,
-        now: i64,
-        audit: AuditAfter<bool>,
-    ) -> Result<(bool, bool), StoreError> {
-        self.delete(token, now, Some(audit)).await
-    }
-
-    /// PostgreSQL does not overwrite a deleted row in place: its bytes stay in the table's
-    /// pages until VACUUM reclaims them and the space is reused, and in the write-ahead log
-    /// (and any WAL archive or replica) until those segments are recycled. Erasure here is the
-    /// deletion of the wrapped keys; physical removal is the database operator's (autovacuum,
-    /// WAL retention), and nothing more is run from here.
-    async fn erase_subject(&self, subject: &str, key_scope: &str) -> Result<Erased, StoreError> {
-        Ok(self.erase(subject, key_scope, None).await?.0)
-    }
-
-    async fn erase_subject_audited(
-        &self,
-        subject: &str,
-        key_scope: &str,
-        audit: AuditAfter<Erased>,
-    ) -> Result<(Erased, bool), StoreError> {
-        self.erase(subject, key_scope, Some(audit)).await
-    }
-
-    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
-        self.execute(
-            "DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at <= $1",
-            &[&now],
-        )
-        .await
-    }
-}
-
-impl PgStore {
-    /// Deletes `token`, with the records `audit` makes of the outcome in the same commit;
-    /// answers whether it was a live token, and whether records were appended.
-    async fn delete(
         &self,
         token: &str,
         now: i64,
@@ -235,9 +192,12 @@ impl PgStore {
         Ok((deleted, joined))
     }
 
-    /// Erases `subject` (its tokens, and the data keys of `key_scope`), with the records
-    /// `audit` makes of the outcome in the same commit.
-    async fn erase(
+    /// PostgreSQL does not overwrite a deleted row in place: its bytes stay in the table's
+    /// pages until VACUUM reclaims them and the space is reused, and in the write-ahead log
+    /// (and any WAL archive or replica) until those segments are recycled. Erasure here is the
+    /// deletion of the wrapped keys; physical removal is the database operator's (autovacuum,
+    /// WAL retention), and nothing more is run from here.
+    async fn erase_subject_audited(
         &self,
         subject: &str,
         key_scope: &str,
@@ -255,6 +215,14 @@ impl PgStore {
         let joined = join(&tx, audit, &erased).await?;
         tx.commit().await?;
         Ok((erased, joined))
+    }
+
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        self.execute(
+            "DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at <= $1",
+            &[&now],
+        )
+        .await
     }
 }
 

@@ -406,48 +406,7 @@ impl TokenStore for SqliteStore {
         Ok(rec.filter(|r| live(r.expires_at, now)))
     }
 
-    async fn delete_token(&self, token: &str, now: i64) -> Result<bool, StoreError> {
-        Ok(self.delete(token, now, None).await?.0)
-    }
-
     async fn delete_token_audited(
-        &self,
-        token: &str,
-        now: i64,
-        audit: AuditAfter<bool>,
-    ) -> Result<(bool, bool), StoreError> {
-        self.delete(token, now, Some(audit)).await
-    }
-
-    async fn erase_subject(&self, subject: &str, key_scope: &str) -> Result<Erased, StoreError> {
-        Ok(self.erase(subject, key_scope, None).await?.0)
-    }
-
-    async fn erase_subject_audited(
-        &self,
-        subject: &str,
-        key_scope: &str,
-        audit: AuditAfter<Erased>,
-    ) -> Result<(Erased, bool), StoreError> {
-        self.erase(subject, key_scope, Some(audit)).await
-    }
-
-    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
-        self.writer()?
-            .write(move |tx| {
-                let n = tx.execute(
-                    "DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at <= ?1",
-                    params![now],
-                )?;
-                Ok(n as u64)
-            })
-            .await
-    }
-}
-
-impl SqliteStore {
-    /// A deletion of `token`, with the record `audit` makes of it in the same commit, if given.
-    async fn delete(
         &self,
         token: &str,
         now: i64,
@@ -458,8 +417,7 @@ impl SqliteStore {
             .await
     }
 
-    /// An erasure, with the record `audit` makes of it in the same commit, if given.
-    async fn erase(
+    async fn erase_subject_audited(
         &self,
         subject: &str,
         key_scope: &str,
@@ -482,6 +440,20 @@ impl SqliteStore {
         Ok(answer)
     }
 
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        self.writer()?
+            .write(move |tx| {
+                let n = tx.execute(
+                    "DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                    params![now],
+                )?;
+                Ok(n as u64)
+            })
+            .await
+    }
+}
+
+impl SqliteStore {
     /// Runs `write` in the next group commit, with the records `audit` makes of its outcome
     /// appended in that same commit, if given; answers the outcome and whether any were.
     async fn write_recorded<T: Send + 'static>(

@@ -248,12 +248,18 @@ where
         records: Box::new(|_: &bool| vec!["deleted".to_owned()]),
         chain: audit::chain,
     };
-    assert!(s.delete_token_audited("t1", 100, deleted).await.is_err());
+    assert!(s
+        .delete_token_audited("t1", 100, Some(deleted))
+        .await
+        .is_err());
     let erased = AuditAfter {
         records: Box::new(|_: &Erased| vec!["erased".to_owned()]),
         chain: audit::chain,
     };
-    assert!(s.erase_subject_audited("subj", "", erased).await.is_err());
+    assert!(s
+        .erase_subject_audited("subj", "", Some(erased))
+        .await
+        .is_err());
     assert!(
         s.token("t1", 100).await.unwrap().is_some(),
         "the token is gone"

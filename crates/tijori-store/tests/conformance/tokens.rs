@@ -80,16 +80,20 @@ pub(crate) async fn audited_deletions(s: &dyn Store) {
         chain: crate::audit::chain,
     };
     assert_eq!(
-        s.delete_token_audited("t1", 100, deleted()).await.unwrap(),
+        s.delete_token_audited("t1", 100, Some(deleted()))
+            .await
+            .unwrap(),
         (true, true)
     );
     assert_eq!(
-        s.delete_token_audited("t1", 100, deleted()).await.unwrap(),
+        s.delete_token_audited("t1", 100, Some(deleted()))
+            .await
+            .unwrap(),
         (false, false),
         "a record of a deletion that did not happen"
     );
     let (e, joined) = s
-        .erase_subject_audited("subj", "s:subj", erased)
+        .erase_subject_audited("subj", "s:subj", Some(erased))
         .await
         .unwrap();
     assert_eq!((e.tokens, joined), (1, true));
