@@ -1,7 +1,8 @@
 //! Limits against slow and hostile clients, black-box over raw TCP: oversized and too many
 //! headers (431), a body that does not arrive (408), headers that do not arrive (the
 //! connection is closed), too many connections (the next one waits for a free slot), and JSON
-//! nested past any reason (400, not a crash). Requests refused before the router are audited. Every limit is a `tijori server` flag.
+//! nested past any reason (400, not a crash). Requests refused before the router are audited.
+//! Every limit is a `tijori server` flag.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
 mod common;
